@@ -1,0 +1,1 @@
+//! Typed Rust APIs over the external systems a runbook touches. Nothing here knows Rhai.

@@ -1,0 +1,9 @@
+//! `runbook`: run operational procedures, written as Rhai scripts, against a Phala Cloud
+//! deployment or a built-in simulator of it.
+//!
+//! Layers, each knowing only those below it:
+//! `cli` -> `host` (Rhai engine, effects, journal, redaction, REPL) -> `clients` and `sim`.
+
+pub mod clients;
+pub mod error;
+pub mod sim;
