@@ -6,4 +6,5 @@
 
 pub mod clients;
 pub mod error;
+pub mod secret;
 pub mod sim;
