@@ -4,7 +4,9 @@
 //! Layers, each knowing only those below it:
 //! `cli` -> `host` (Rhai engine, effects, journal, redaction, REPL) -> `clients` and `sim`.
 
+pub mod cli;
 pub mod clients;
 pub mod error;
+pub mod host;
 pub mod secret;
 pub mod sim;

@@ -1,0 +1,4 @@
+//! todo
+pub fn check(_: &[std::path::PathBuf]) -> i32 {
+    0
+}
