@@ -1,6 +1,7 @@
 //! The host: runs Rhai runbooks with native functions, effects, run records and redaction.
 //! It knows the clients and the simulator; they know nothing of it.
 
+pub mod catalog;
 pub mod core_fns;
 pub mod diagnostic;
 pub mod duration;
