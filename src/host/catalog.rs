@@ -21,8 +21,18 @@ impl FnDoc {
         qualified(self.module.as_deref(), &self.name)
     }
 
-    pub fn summary(&self) -> &str {
-        self.doc.lines().next().unwrap_or_default()
+    /// The first sentence of the doc.
+    pub fn summary(&self) -> String {
+        let paragraph = self.doc.split("\n\n").next().unwrap_or_default();
+        let joined = paragraph
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ");
+        match joined.find(". ") {
+            Some(end) => joined[..=end].to_string(),
+            None => joined,
+        }
     }
 }
 

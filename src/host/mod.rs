@@ -2,6 +2,7 @@
 //! It knows the clients and the simulator; they know nothing of it.
 
 pub mod catalog;
+pub mod check;
 pub mod core_fns;
 pub mod diagnostic;
 pub mod duration;

@@ -70,11 +70,15 @@ impl Interrupt {
 /// Routes SIGINT to [`interrupt`]. A second Ctrl-C while the first is still pending ends the
 /// process at once, so a call that ignores cancellation can never trap the operator.
 pub fn install_ctrl_c_handler() {
-    runtime().spawn(async {
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
+    // Register synchronously: a Ctrl-C right after start must not kill the process unrecorded.
+    let _context = runtime().enter();
+    let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    else {
+        tracing::warn!("cannot handle Ctrl-C; it will end the process without a run record");
+        return;
+    };
+    runtime().spawn(async move {
+        while sigint.recv().await.is_some() {
             if interrupt().is_set() {
                 eprintln!("\ninterrupted twice: exiting now");
                 std::process::exit(130);

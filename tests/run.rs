@@ -1,0 +1,321 @@
+//! `runbook run`: the transcript, run records, exit codes, secrets and interruption.
+
+mod common;
+
+use common::{Workspace, stderr, stdout};
+use predicates::prelude::*;
+
+#[test]
+fn runs_a_shipped_runbook_by_name_with_vars() {
+    let ws = Workspace::new();
+    ws.runbook()
+        .args(["run", "hello", "--var", "name=ops"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("▸ Greet"))
+        .stderr(predicate::str::contains("hello, ops"))
+        .stderr(predicate::str::contains("✓ Greet"));
+    let events = ws.events();
+    assert_eq!(events[0]["event"], "run_started");
+    assert_eq!(events[0]["vars"]["name"], "ops");
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["outcome"], "ok");
+    assert_eq!(last["exit_code"], 0);
+}
+
+#[test]
+fn a_secret_never_appears_in_any_output_or_record() {
+    let ws = Workspace::new();
+    let env_file = ws.script("deploy.env", "API_TOKEN=tok-9f8e7d6c5b4a\n");
+    let script = ws.script(
+        "leak.rhai",
+        &format!(
+            r#"
+            let s = secrets::from_env_file("{}");
+            let t = s.API_TOKEN;
+            print(t);
+            print(`interpolated ${{t}}`);
+            print("concatenated " + t);
+            debug(t);
+            info(secrets::reveal(t));
+            warn(`revealed ${{secrets::reveal(t)}}`);
+            step("Leaky step", || {{
+                fail(`token=${{secrets::reveal(t)}}`);
+            }});
+            "#,
+            env_file.display()
+        ),
+    );
+    for json in [false, true] {
+        let mut cmd = ws.runbook();
+        cmd.args(["run", script.to_str().unwrap()]);
+        if json {
+            cmd.arg("--json");
+        }
+        let output = cmd.output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        let all = format!("{}{}", stdout(&output), stderr(&output));
+        assert!(all.contains("***"), "{all}");
+        assert!(!all.contains("tok-9f8e7d6c5b4a"), "secret leaked: {all}");
+    }
+    let records = ws.records();
+    assert!(records.contains("token=***"), "{records}");
+    assert!(
+        !records.contains("tok-9f8e7d6c5b4a"),
+        "secret in record: {records}"
+    );
+}
+
+#[test]
+fn confirm_without_a_terminal_fails_at_once() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "ask.rhai",
+        r#"confirm("Delete the mux volume?"); print("deleted");"#,
+    );
+    let started = std::time::Instant::now();
+    let output = ws
+        .runbook()
+        .args(["run", script.to_str().unwrap()])
+        .write_stdin("y\n")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no terminal"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("--yes"), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("deleted"));
+
+    ws.runbook()
+        .args(["run", script.to_str().unwrap(), "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deleted"));
+}
+
+#[test]
+fn errors_are_catchable_maps_with_a_kind() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "catch.rhai",
+        r#"
+        try {
+            secrets::env("RUNBOOK_TEST_SURELY_UNSET");
+        } catch (e) {
+            print(`${e.kind}|${e.system}|${e.message}`);
+        }
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .env_remove("RUNBOOK_TEST_SURELY_UNSET")
+        .assert()
+        .success()
+        .stdout("not_found|secrets|environment variable RUNBOOK_TEST_SURELY_UNSET is not set\n");
+}
+
+#[test]
+fn retry_retries_transient_errors_only() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "retry.rhai",
+        r#"
+        let n = 0;
+        let r = retry(#{attempts: 4, delay: 1}, || { n += 1; if n < 3 { fail("flaky", "transient") } n });
+        print(`transient: ${r}`);
+        let m = 0;
+        try {
+            retry(#{attempts: 4, delay: 1}, || { m += 1; fail("bad input", "invalid") });
+        } catch (e) {
+            print(`invalid after ${m}: ${e.kind}`);
+        }
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout("transient: 3\ninvalid after 1: invalid\n");
+}
+
+#[test]
+fn exit_codes_tell_failure_from_script_errors() {
+    let ws = Workspace::new();
+    let failing = ws.script("fail.rhai", "fail(\"the mux is down\");");
+    let output = ws
+        .runbook()
+        .args(["run", failing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("the mux is down"));
+    assert!(
+        stderr(&output).contains("fail.rhai:1:1"),
+        "{}",
+        stderr(&output)
+    );
+
+    let typo = ws.script("typo.rhai", "\nlet x = 1;\nundefined_function(x);\n");
+    let output = ws
+        .runbook()
+        .args(["run", typo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("typo.rhai:3:1"),
+        "{}",
+        stderr(&output)
+    );
+
+    let syntax = ws.script("syntax.rhai", "let x = ;\n");
+    let output = ws
+        .runbook()
+        .args(["run", syntax.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("syntax.rhai:1:9"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        ws.records().is_empty() || !ws.records().contains("syntax"),
+        "a syntax error records no run"
+    );
+
+    ws.runbook()
+        .args(["run", "no-such-runbook"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no runbook `no-such-runbook`"));
+    ws.runbook()
+        .args(["run", "hello", "--var", "no-equals"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("KEY=VALUE"));
+}
+
+#[test]
+fn json_mode_prints_one_event_per_line() {
+    let ws = Workspace::new();
+    let output = ws
+        .runbook()
+        .args(["run", "hello", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let events: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.last().unwrap()["event"], "run_finished");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "step_finished" && e["path"] == "Greet")
+    );
+}
+
+#[test]
+fn ctrl_c_ends_an_endless_loop_and_the_record_says_where() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "spin.rhai",
+        r#"step("Spin", || { print("spinning"); let i = 0; loop { i += 1; } });"#,
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", script.to_str().unwrap()])
+        .env("RUNBOOK_RUNS_DIR", ws.runs_dir())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "spinning\n");
+    common::interrupt(&child);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let last = ws.events().pop().unwrap();
+    assert_eq!(last["outcome"], "interrupted");
+    assert_eq!(last["stopped_at"], "Spin");
+}
+
+#[test]
+fn ctrl_c_aborts_an_in_flight_wait() {
+    let ws = Workspace::new();
+    let script = ws.script("nap.rhai", r#"print("napping"); sleep("1m");"#);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["run", script.to_str().unwrap()])
+        .env("RUNBOOK_RUNS_DIR", ws.runs_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let started = std::time::Instant::now();
+    common::interrupt(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn resume_skips_completed_steps() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "twice.rhai",
+        r#"
+        let first = step("First", || { print("first ran"); 42 });
+        step("Second", || {
+            if env("MARKER_SET") == () { fail("not yet") }
+            print(`second ran with ${first}`);
+        });
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let run_id = ws.events()[0]["run_id"].as_str().unwrap().to_string();
+    ws.runbook()
+        .args(["run", script.to_str().unwrap(), "--resume", &run_id])
+        .env("MARKER_SET", "1")
+        .assert()
+        .success()
+        .stdout("second ran with 42\n")
+        .stderr(predicate::str::contains(format!("done in run {run_id}")));
+}
+
+#[test]
+fn runs_lists_and_shows_records() {
+    let ws = Workspace::new();
+    ws.runbook().args(["run", "hello"]).assert().success();
+    let list = ws.runbook().arg("runs").output().unwrap();
+    let listing = stdout(&list);
+    assert!(listing.contains("hello"), "{listing}");
+    assert!(listing.contains("ok"), "{listing}");
+    let id = listing.split_whitespace().next().unwrap();
+    ws.runbook()
+        .args(["runs", id])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("✓ Greet"))
+        .stdout(predicate::str::contains("finished: ok"));
+    ws.runbook()
+        .args(["runs", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no run record nope"));
+}
