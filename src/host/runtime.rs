@@ -69,12 +69,22 @@ impl Interrupt {
 
 /// Routes SIGINT to [`interrupt`]. A second Ctrl-C while the first is still pending ends the
 /// process at once, so a call that ignores cancellation can never trap the operator.
+///
+/// The handler is registered before this returns: a line editor saves the current SIGINT
+/// handler while it reads and restores it afterwards, so a handler registered later by a
+/// task could be lost.
 pub fn install_ctrl_c_handler() {
-    runtime().spawn(async {
-        loop {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
+    let _runtime = runtime().enter();
+    #[cfg(unix)]
+    let signals = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(windows)]
+    let signals = tokio::signal::windows::ctrl_c();
+    let Ok(mut signals) = signals else {
+        tracing::warn!("cannot handle Ctrl-C: it will end the process");
+        return;
+    };
+    runtime().spawn(async move {
+        while signals.recv().await.is_some() {
             if interrupt().is_set() {
                 eprintln!("\ninterrupted twice: exiting now");
                 std::process::exit(130);
