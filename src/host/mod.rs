@@ -11,6 +11,7 @@ pub mod journal;
 pub mod native;
 pub mod output;
 pub mod redact;
+pub mod repl;
 pub mod retry;
 pub mod runtime;
 pub mod scripts;
