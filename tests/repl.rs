@@ -336,3 +336,13 @@ fn run_record(dir: &Path) -> String {
     assert_eq!(records.len(), 1, "{records:?}");
     std::fs::read_to_string(records[0].as_ref().unwrap().path()).unwrap()
 }
+
+#[test]
+fn an_import_stays_for_later_lines() {
+    let env = Env::new();
+    std::fs::create_dir(env.path("stdlib")).unwrap();
+    env.write("stdlib/util.rhai", "fn hi() { \"hi\" }\n");
+    env.piped("import \"util\" as u;\nu::hi()\nfn shout() { u::hi() + \"!\" }\nshout()\n")
+        .success()
+        .stdout("=> \"hi\"\n=> \"hi!\"\n");
+}

@@ -9,7 +9,7 @@ mod input;
 use std::collections::BTreeSet;
 
 use console::style;
-use rhai::{AST, Dynamic, EvalAltResult, FnPtr, ParseErrorType, Position, Scope};
+use rhai::{AST, Dynamic, EvalAltResult, Expr, FnPtr, ParseErrorType, Position, Scope, Stmt};
 
 use super::catalog::Catalog;
 use super::diagnostic;
@@ -129,6 +129,7 @@ impl Repl {
             }
         };
         ast.set_source(origin);
+        self.keep_imports(&ast);
         self.functions += ast;
         let result = self
             .host
@@ -140,6 +141,30 @@ impl Repl {
             Err(e) => {
                 self.error(&describe(&e, origin));
                 None
+            }
+        }
+    }
+
+    /// Makes each top-level `import "path" as name;` outlast its input. Rhai forgets imports
+    /// when an evaluation ends, so the module is also registered with the engine under its
+    /// alias, where later inputs (and strict compilation) find it.
+    fn keep_imports(&mut self, ast: &AST) {
+        for stmt in ast.statements() {
+            let Stmt::Import(import, pos) = stmt else {
+                continue;
+            };
+            let (Expr::StringConstant(path, _), alias) = import.as_ref() else {
+                continue;
+            };
+            if alias.name.is_empty() {
+                continue;
+            }
+            let engine = &self.host.engine;
+            // A failure is left to the import statement itself to report.
+            if let Ok(module) = engine.module_resolver().resolve(engine, None, path, *pos) {
+                self.host
+                    .engine
+                    .register_static_module(alias.name.as_str(), module);
             }
         }
     }
