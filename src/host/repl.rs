@@ -83,7 +83,10 @@ impl Repl {
             if buffer.is_empty() && line.trim_start().starts_with(':') {
                 input.remember(line.trim());
                 match self.command(line.trim()) {
-                    Flow::Continue => continue,
+                    Flow::Continue => {
+                        input.set_names(self.names());
+                        continue;
+                    }
                     Flow::Quit => break,
                 }
             }
@@ -136,6 +139,9 @@ impl Repl {
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &self.functions);
         self.functions.clear_statements();
+        // The Ctrl-C that stopped this input is spent: another one pressed before the prompt
+        // is back must not count as the second press that ends the process.
+        interrupt().clear();
         match result {
             Ok(value) => Some(value),
             Err(e) => {
