@@ -17,6 +17,16 @@ pub fn exit_code(error: &EvalAltResult) -> i32 {
     }
 }
 
+/// Whether Ctrl-C stopped it, however deep in function calls.
+pub fn is_interrupted(error: &EvalAltResult) -> bool {
+    match error {
+        EvalAltResult::ErrorTerminated(..) => true,
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+        | EvalAltResult::ErrorInModule(_, inner, _) => is_interrupted(inner),
+        _ => false,
+    }
+}
+
 /// `file:line:col: message` for a syntax error.
 pub fn parse_error(origin: &str, error: &ParseError) -> String {
     format!(

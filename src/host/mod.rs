@@ -12,6 +12,7 @@ pub mod journal;
 pub mod native;
 pub mod output;
 pub mod redact;
+pub mod repl;
 pub mod retry;
 pub mod runtime;
 pub mod scripts;

@@ -69,16 +69,22 @@ impl Interrupt {
 
 /// Routes SIGINT to [`interrupt`]. A second Ctrl-C while the first is still pending ends the
 /// process at once, so a call that ignores cancellation can never trap the operator.
+///
+/// The handler is registered before this returns: a line editor saves the current SIGINT
+/// handler while it reads and restores it afterwards, so a handler registered later by a
+/// task could be lost.
 pub fn install_ctrl_c_handler() {
-    // Register synchronously: a Ctrl-C right after start must not kill the process unrecorded.
-    let _context = runtime().enter();
-    let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-    else {
-        tracing::warn!("cannot handle Ctrl-C; it will end the process without a run record");
+    let _runtime = runtime().enter();
+    #[cfg(unix)]
+    let signals = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(windows)]
+    let signals = tokio::signal::windows::ctrl_c();
+    let Ok(mut signals) = signals else {
+        tracing::warn!("cannot handle Ctrl-C: it will end the process");
         return;
     };
     runtime().spawn(async move {
-        while sigint.recv().await.is_some() {
+        while signals.recv().await.is_some() {
             if interrupt().is_set() {
                 eprintln!("\ninterrupted twice: exiting now");
                 std::process::exit(130);
