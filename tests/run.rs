@@ -319,3 +319,18 @@ fn runs_lists_and_shows_records() {
         .code(2)
         .stderr(predicate::str::contains("no run record nope"));
 }
+
+#[test]
+fn sleep_takes_milliseconds_not_rhai_seconds() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "nap.rhai",
+        "sleep(300); sleep(20.5); sleep(\"10ms\"); print(\"awake\");",
+    );
+    // Rhai's own sleep(300) would take five minutes and trip the command timeout.
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout("awake\n");
+}

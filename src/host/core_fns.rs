@@ -62,21 +62,24 @@ pub fn module(session: &Arc<Session>) -> NativeModule {
         "Calls `body` with the default retry policy: 5 attempts, transient errors only.",
         move |c| retry(&s, c, &RetryPolicy::default(), 0),
     ));
-    let s = session.clone();
-    m.add(NativeFn::read(
-        "sleep",
-        &[("duration", Ty::Any)],
-        "()",
-        "Waits: milliseconds as an int, or a string like \"2s\". Ctrl-C ends the wait.",
-        move |c| {
-            let d = duration::from_dynamic(c.arg(0), "sleep")?;
-            s.wait(
-                &format!("sleeping {}", format_duration(d.as_millis() as u64)),
-                runtime::sleep(d),
-            )?;
-            Ok(Dynamic::UNIT)
-        },
-    ));
+    // One overload per type: Rhai's own `sleep(seconds: int)` would win over an `Any`.
+    for ty in [Ty::Int, Ty::Float, Ty::Str] {
+        let s = session.clone();
+        m.add(NativeFn::read(
+            "sleep",
+            &[("duration", ty)],
+            "()",
+            "Waits: milliseconds as a number, or a string like \"2s\". Ctrl-C ends the wait.",
+            move |c| {
+                let d = duration::from_dynamic(c.arg(0), "sleep")?;
+                s.wait(
+                    &format!("sleeping {}", format_duration(d.as_millis() as u64)),
+                    runtime::sleep(d),
+                )?;
+                Ok(Dynamic::UNIT)
+            },
+        ));
+    }
     m.add(NativeFn::read(
         "fail",
         &[("message", Ty::Str)],
