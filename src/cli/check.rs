@@ -34,7 +34,7 @@ pub fn check(paths: &[PathBuf]) -> i32 {
             Err(e) => return fatal(e),
         };
         let dir = file.parent();
-        let mut host = Host::new(Session::detached(), dir);
+        let mut host = Host::new(Session::detached(), &Default::default(), dir);
         let resolver = StdlibResolver::new(dir);
         let checker = Checker::new(&mut host, &resolver);
         for problem in checker.check(&script) {

@@ -8,7 +8,7 @@ use crate::host::engine::Host;
 use crate::host::session::Session;
 
 pub fn fns(name: Option<&str>, definitions: Option<&Path>) -> i32 {
-    let host = Host::new(Session::detached(), None);
+    let host = Host::new(Session::detached(), &Default::default(), None);
     if let Some(dir) = definitions {
         if let Err(e) = std::fs::create_dir_all(dir) {
             return fatal(format!("cannot create {}: {e}", dir.display()));

@@ -5,6 +5,7 @@ mod fns;
 mod repl;
 mod run;
 mod runs;
+mod world;
 
 use std::path::PathBuf;
 

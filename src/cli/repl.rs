@@ -20,7 +20,11 @@ pub fn repl(options: SessionOptions, load: Option<&str>) -> i32 {
     };
     // A loaded runbook finds its stdlib next to it, as it would under `run`.
     let script_dir = script.as_ref().and_then(|s| s.path.as_deref()?.parent());
-    let host = Host::new(session.clone(), script_dir);
+    let world = match super::world::connect(session.options.sim) {
+        Ok(world) => world,
+        Err(e) => return fatal(format!("{e:#}")),
+    };
+    let host = Host::new(session.clone(), &world.connections, script_dir);
     // Mutations typed here are journaled like any run's.
     if let Err(e) = session.begin_run() {
         return fatal(format!("{e:#}"));

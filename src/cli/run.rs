@@ -21,10 +21,12 @@ pub fn run(file: &str, mut options: SessionOptions) -> i32 {
         Ok(session) => session,
         Err(e) => return fatal(format!("{e:#}")),
     };
-    let host = Host::new(
-        session.clone(),
-        script.path.as_deref().and_then(|p| p.parent()),
-    );
+    let world = match super::world::connect(session.options.sim) {
+        Ok(world) => world,
+        Err(e) => return fatal(format!("{e:#}")),
+    };
+    let script_dir = script.path.as_deref().and_then(|p| p.parent());
+    let host = Host::new(session.clone(), &world.connections, script_dir);
     // Compile before anything is recorded or changed: a syntax error changes nothing.
     let mut ast = match host
         .engine

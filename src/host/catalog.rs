@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn knows_host_and_builtin_functions() {
-        let host = Host::new(Session::detached(), None);
+        let host = Host::new(Session::detached(), &Default::default(), None);
         let catalog = Catalog::new(&host);
         assert!(catalog.has_module_fn("secrets", "env"));
         assert!(!catalog.has_module_fn("secrets", "envv"));

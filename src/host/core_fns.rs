@@ -1,6 +1,7 @@
 //! The functions every runbook uses: `step`, `confirm`, `retry`, `sleep`, `fail`, `env`,
 //! `info`, `warn`.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use super::runtime;
 use super::session::Session;
 use crate::error::{Error, ErrorKind};
 
-pub fn module(session: &Arc<Session>) -> NativeModule {
+pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> NativeModule {
     let mut m = NativeModule::new(None, "Core functions available to every runbook.");
     let s = session.clone();
     m.add(NativeFn::read(
@@ -119,6 +120,30 @@ pub fn module(session: &Arc<Session>) -> NativeModule {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| c.str(1))
                 .into())
+        },
+    ));
+    let (s, defaults) = (session.clone(), defaults.clone());
+    m.add(NativeFn::read(
+        "setting",
+        &[("name", Ty::Str)],
+        "String",
+        "A configuration value: `--var NAME=...`, else the environment variable NAME, else (with\n\
+         `--sim`) the simulated world's value. Fails, naming all three, when none is set.\n\n\
+         ```rhai\nlet mux_ids = setting(\"PHALA_MUX_CVM_IDS\");\n```",
+        move |c| {
+            let name = c.str(0);
+            let from_var = s.options.vars.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+            from_var
+                .or_else(|| std::env::var(&name).ok().filter(|v| !v.is_empty()))
+                .or_else(|| defaults.get(&name).cloned())
+                .map(Dynamic::from)
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::NotFound, "runbook", format!("setting {name} is not set"))
+                        .with_hint(format!(
+                            "pass --var {name}=..., export {name}=..., or run with --sim to use the simulated world"
+                        ))
+                        .into()
+                })
         },
     ));
     for (name, level, doc) in [

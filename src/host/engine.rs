@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, Map, Scope};
 
+use super::connections::Connections;
+use super::modules;
 use super::native::NativeModule;
 use super::runtime::interrupt;
 use super::scripts::StdlibResolver;
@@ -20,8 +22,16 @@ pub struct Host {
 
 impl Host {
     /// `script_dir` is where the runbook lives, for finding its stdlib.
-    pub fn new(session: Arc<Session>, script_dir: Option<&Path>) -> Host {
-        let modules = vec![core_fns::module(&session), secret_fns::module(&session)];
+    pub fn new(
+        session: Arc<Session>,
+        connections: &Connections,
+        script_dir: Option<&Path>,
+    ) -> Host {
+        let modules = vec![
+            core_fns::module(&session, &connections.defaults),
+            secret_fns::module(&session),
+            modules::phala::module(&session, connections.phala.clone()),
+        ];
         let mut engine = Engine::new();
         engine.set_strict_variables(true);
         engine.set_module_resolver(StdlibResolver::new(script_dir));

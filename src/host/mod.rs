@@ -3,12 +3,14 @@
 
 pub mod catalog;
 pub mod check;
+pub mod connections;
 pub mod core_fns;
 pub mod diagnostic;
 pub mod duration;
 pub mod engine;
 pub mod event;
 pub mod journal;
+pub mod modules;
 pub mod native;
 pub mod output;
 pub mod redact;

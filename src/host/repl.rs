@@ -369,7 +369,7 @@ mod tests {
     use crate::host::session::Session;
 
     fn repl() -> Repl {
-        Repl::new(Host::new(Session::detached(), None))
+        Repl::new(Host::new(Session::detached(), &Default::default(), None))
     }
 
     #[test]
