@@ -290,7 +290,7 @@ async fn an_update_that_never_becomes_ready_times_out_with_the_last_status() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Remote);
     assert!(
-        err.message.contains("was not running after 2s"),
+        err.message.contains("was not running after 1.5s"),
         "{}",
         err.message
     );
@@ -345,7 +345,10 @@ async fn a_missing_required_variable_fails_the_boot_like_compose() {
 async fn lifecycle_stop_start_restart() {
     let sim = start_sim().await;
     let c = client(&sim);
+    sim.inject(fault("phala:post:path=/cvms/*/stop:status=503:times=1"))
+        .unwrap();
     let dep = c.stop(OPENCLAW_CVM).await.unwrap();
+    assert!(!dep.recovered);
     let stopped = c
         .wait_status(OPENCLAW_CVM, &dep, "stopped", WAIT, |_| {})
         .await
@@ -476,6 +479,15 @@ async fn slow_answers_are_waited_for_or_timed_out_and_retried() {
     // Longer than the client's 2 s request timeout: the first attempt times out, the retry works.
     sim.inject(fault("phala:get:slow=3s:times=1")).unwrap();
     c.get_cvm(MUX_CVM).await.unwrap();
+
+    // A PATCH that times out is checked against the CVM before it is sent again.
+    sim.inject(fault("phala:patch:slow=3s:times=1")).unwrap();
+    let dep = c
+        .deploy(MUX_CVM, &new_mux_compose(), &mux_env())
+        .await
+        .unwrap();
+    assert!(dep.correlation_id.is_some());
+    assert_eq!(updates(&sim, MUX_CVM), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,11 +503,22 @@ async fn a_patch_lost_before_reaching_the_cloud_is_sent_again() {
     assert!(dep.correlation_id.is_some());
     assert_eq!(updates(&sim, MUX_CVM), 1);
 
-    sim.inject(fault("phala:patch:status=503:times=1")).unwrap();
     c.wait_ready(MUX_CVM, &dep, WAIT, |_| {}).await.unwrap();
-    let dep = c.deploy(MUX_CVM, MUX_COMPOSE, &mux_env()).await.unwrap();
-    assert!(!dep.recovered);
-    assert_eq!(updates(&sim, MUX_CVM), 2);
+    for (i, text) in [
+        "phala:patch:status=503:times=1",
+        "phala:patch:status=429:times=1",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sim.inject(fault(text)).unwrap();
+        let compose = MUX_COMPOSE.replace("6ee929b1159259b1", &format!("{:016x}", i + 100));
+        let dep = c.deploy(MUX_CVM, &compose, &mux_env()).await.unwrap();
+        assert!(!dep.recovered, "{text}");
+        assert_eq!(updates(&sim, MUX_CVM), i + 2, "{text}");
+        assert!(sim.faults().is_empty());
+        c.wait_ready(MUX_CVM, &dep, WAIT, |_| {}).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -830,4 +853,59 @@ async fn the_api_version_header_shapes_get_cvm_json() {
         .await
         .unwrap();
     assert!(current["gateway"]["base_domain"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_names_route_to_the_guest_agent() {
+    let sim = start_sim().await;
+    let (app_id, domain) = {
+        let w = sim.world();
+        let cvm = w.cvm(w.find_by_name(MUX_CVM).unwrap());
+        (cvm.app_id.clone(), w.gateway_domain.clone())
+    };
+    let resp = reqwest::Client::new()
+        .get(format!("{}/logs/mux-server?tail=1", sim.base_url()))
+        .header("Host", format!("{app_id}-8090.{domain}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let lines = runbook::clients::phala::decode_log_body(&resp.text().await.unwrap()).unwrap();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].text.contains("mux-server"), "{lines:?}");
+
+    let resp = reqwest::get(format!("{}/gateway/{app_id}-18891/health", sim.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        502,
+        "no simulated service on that port yet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_clock_can_be_advanced() {
+    let sim = Sim::start(runbook::sim::SimOptions {
+        pull_delay: Duration::from_secs(600),
+        boot_delay: Duration::from_secs(600),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = client(&sim);
+    let dep = c
+        .deploy(MUX_CVM, &new_mux_compose(), &mux_env())
+        .await
+        .unwrap();
+    assert_eq!(c.get_cvm(MUX_CVM).await.unwrap().status, "updating");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/clock", sim.base_url()))
+        .json(&json!({"advance_ms": 1_200_000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let ready = c.wait_ready(MUX_CVM, &dep, WAIT, |_| {}).await.unwrap();
+    assert_eq!(ready.status, "running");
 }
