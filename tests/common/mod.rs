@@ -1,5 +1,8 @@
 //! Shared helpers for tests that run the `runbook` binary.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+mod sim;
+pub use sim::*;
 
 use std::path::{Path, PathBuf};
 

@@ -531,7 +531,8 @@ impl PhalaClient {
         decode_log_body(&body)
     }
 
-    /// The last `tail` lines of a container's stdout, as text.
+    /// A container's stdout, as text: the stdout lines among the last `tail` lines of the log
+    /// (the guest agent counts both channels, as `phala logs --tail` does).
     pub async fn logs(&self, id: &str, container: &str, tail: usize) -> Result<String> {
         Ok(self
             .log_lines(id, container, tail)

@@ -114,7 +114,7 @@ fn timeout_error(
     last: Option<&Cvm>,
     last_error: Option<&Error>,
 ) -> Error {
-    let secs = timeout.as_secs_f64();
+    let secs = format_secs(timeout);
     let op = deployment
         .correlation_id
         .as_deref()
@@ -129,7 +129,7 @@ fn timeout_error(
         .unwrap_or_default();
     let (message, hint) = if observed {
         (
-            format!("CVM {cvm} was not {target} after {secs:.0}s{op}; {seen}{err_note}"),
+            format!("CVM {cvm} was not {target} after {secs}{op}; {seen}{err_note}"),
             format!(
                 "containers may be pulling large images or crash-looping: `phala logs <container> --cvm-id {cvm}` shows why; wait longer with a larger timeout"
             ),
@@ -137,7 +137,7 @@ fn timeout_error(
     } else {
         (
             format!(
-                "CVM {cvm} showed no sign of the operation within {secs:.0}s{op}: the status stayed {:?} and the compose hash did not change; {seen}{err_note}",
+                "CVM {cvm} showed no sign of the operation within {secs}{op}: the status stayed {:?} and the compose hash did not change; {seen}{err_note}",
                 deployment.before.status
             ),
             format!(
@@ -146,4 +146,14 @@ fn timeout_error(
         )
     };
     Error::new(ErrorKind::Remote, "phala", message).with_hint(hint)
+}
+
+/// `300s`, `1.5s`.
+fn format_secs(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
