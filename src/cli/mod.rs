@@ -5,6 +5,7 @@ mod fns;
 mod repl;
 mod run;
 mod runs;
+mod sim;
 mod world;
 
 use std::path::PathBuf;
@@ -84,6 +85,42 @@ enum Command {
         /// A run id from the list.
         id: Option<String>,
     },
+    /// The simulated world: Phala Cloud, its gateway and the services behind it.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Serve the simulator until Ctrl-C and print the environment that points clients at it.
+    ///
+    /// Fault specs (also for `--fault` on run/repl and `sim::fault` in scripts), tokens joined
+    /// by `:`: `phala` or `gateway`, then optionally a method (get, post, put, patch, delete)
+    /// and `path=GLOB`, then one effect (`status=CODE`, `drop`, `slow=2s`), then options
+    /// (`times=N`, `skip=N`, `after` = apply the request, then lose the answer). Or
+    /// `cvm=NAME:never-ready` / `cvm=NAME:pull-fail` for the CVM's next update.
+    /// Examples: phala:get:status=503:times=3, phala:patch:drop:after:times=1,
+    /// phala:slow=2s, cvm=mux-server-prod:pull-fail.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        addr: std::net::SocketAddr,
+        /// Keep the world in DIR/world.json across restarts.
+        #[arg(long, value_name = "DIR")]
+        state: Option<PathBuf>,
+        /// The API key to accept (default: the simulator's fixed key).
+        #[arg(long)]
+        api_key: Option<String>,
+        /// Time to pull images after an update.
+        #[arg(long, default_value = "1s")]
+        pull_delay: String,
+        /// Time from images to running.
+        #[arg(long, default_value = "2s")]
+        boot_delay: String,
+        /// A fault in force from the start (repeatable).
+        #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+        faults: Vec<crate::sim::Fault>,
+    },
 }
 
 /// Options shared by `run` and `repl`.
@@ -101,11 +138,19 @@ struct RunOpts {
     /// A value for the script, read as `vars.KEY` (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// With --sim: a fault in force from the start (repeatable; see `runbook sim serve --help`).
+    #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+    faults: Vec<crate::sim::Fault>,
 }
 
 impl RunOpts {
-    fn session_options(self, runbook: String, runs_dir: PathBuf, format: Format) -> SessionOptions {
-        SessionOptions {
+    fn session_options(
+        self,
+        runbook: String,
+        runs_dir: PathBuf,
+        format: Format,
+    ) -> (SessionOptions, Vec<crate::sim::Fault>) {
+        let options = SessionOptions {
             runbook,
             dry_run: self.dry_run,
             yes: self.yes,
@@ -114,8 +159,13 @@ impl RunOpts {
             vars: self.vars,
             runs_dir: Some(runs_dir),
             resume: None,
-        }
+        };
+        (options, self.faults)
     }
+}
+
+fn parse_fault(text: &str) -> Result<crate::sim::Fault, String> {
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -145,14 +195,30 @@ pub fn main() -> i32 {
             resume,
         } => {
             let format = if json { Format::Json } else { Format::Human };
-            let mut options = opts.session_options(file.clone(), cli.runs_dir, format);
+            let (mut options, faults) = opts.session_options(file.clone(), cli.runs_dir, format);
             options.resume = resume;
-            run::run(&file, options)
+            run::run(&file, options, faults)
         }
         Command::Repl { load, opts } => {
-            let options = opts.session_options("repl".into(), cli.runs_dir, Format::Human);
-            repl::repl(options, load.as_deref())
+            let (options, faults) =
+                opts.session_options("repl".into(), cli.runs_dir, Format::Human);
+            repl::repl(options, load.as_deref(), faults)
         }
+        Command::Sim(SimCommand::Serve {
+            addr,
+            state,
+            api_key,
+            pull_delay,
+            boot_delay,
+            faults,
+        }) => sim::serve(sim::ServeOptions {
+            addr,
+            state,
+            api_key,
+            pull_delay,
+            boot_delay,
+            faults,
+        }),
         Command::Check { paths } => check::check(&paths),
         Command::Fns { name, definitions } => fns::fns(name.as_deref(), definitions.as_deref()),
         Command::Runs { id } => runs::runs(&cli.runs_dir, id.as_deref()),

@@ -9,7 +9,7 @@ use crate::host::runtime::install_ctrl_c_handler;
 use crate::host::scripts::find_runbook;
 use crate::host::session::{Session, SessionOptions};
 
-pub fn repl(options: SessionOptions, load: Option<&str>) -> i32 {
+pub fn repl(options: SessionOptions, load: Option<&str>, faults: Vec<crate::sim::Fault>) -> i32 {
     let script = match load.map(find_runbook).transpose() {
         Ok(script) => script,
         Err(e) => return fatal(e),
@@ -20,7 +20,7 @@ pub fn repl(options: SessionOptions, load: Option<&str>) -> i32 {
     };
     // A loaded runbook finds its stdlib next to it, as it would under `run`.
     let script_dir = script.as_ref().and_then(|s| s.path.as_deref()?.parent());
-    let world = match super::world::connect(session.options.sim) {
+    let world = match super::world::connect(session.options.sim, faults) {
         Ok(world) => world,
         Err(e) => return fatal(format!("{e:#}")),
     };

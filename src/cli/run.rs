@@ -10,8 +10,9 @@ use crate::host::redact::Redactor;
 use crate::host::runtime::install_ctrl_c_handler;
 use crate::host::scripts::find_runbook;
 use crate::host::session::{Session, SessionOptions};
+use crate::sim::Fault;
 
-pub fn run(file: &str, mut options: SessionOptions) -> i32 {
+pub fn run(file: &str, mut options: SessionOptions, faults: Vec<Fault>) -> i32 {
     let script = match find_runbook(file) {
         Ok(script) => script,
         Err(e) => return fatal(e),
@@ -21,7 +22,7 @@ pub fn run(file: &str, mut options: SessionOptions) -> i32 {
         Ok(session) => session,
         Err(e) => return fatal(format!("{e:#}")),
     };
-    let world = match super::world::connect(session.options.sim) {
+    let world = match super::world::connect(session.options.sim, faults) {
         Ok(world) => world,
         Err(e) => return fatal(format!("{e:#}")),
     };

@@ -82,15 +82,10 @@ impl<'a> Checker<'a> {
                     let (target, alias) = &**x;
                     if let Expr::StringConstant(name, _) = target {
                         let fns = self.module_functions(name);
-                        if fns.is_none() {
-                            problems.push(problem(
-                                *pos,
-                                format!(
-                                    "module `{name}` not found (looked in stdlib/, RUNBOOK_PATH and the shipped stdlib)"
-                                ),
-                            ));
+                        if let Err(why) = &fns {
+                            problems.push(problem(*pos, why.clone()));
                         }
-                        imports.insert(alias.name.to_string(), fns);
+                        imports.insert(alias.name.to_string(), fns.ok());
                     }
                 }
                 _ => {}
@@ -143,11 +138,20 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// The functions a stdlib module defines, or `None` when it cannot be found or compiled.
-    fn module_functions(&self, name: &str) -> Option<BTreeSet<String>> {
-        let script = self.resolver.find(name)?;
+    /// The functions a stdlib module defines, or why they cannot be known.
+    fn module_functions(&self, name: &str) -> Result<BTreeSet<String>, String> {
+        let script = self.resolver.find(name).ok_or_else(|| {
+            format!(
+                "module `{name}` not found (looked in stdlib/, RUNBOOK_PATH and the shipped stdlib)"
+            )
+        })?;
         let engine: &Engine = &self.host.engine;
-        let ast = engine.compile(&script.source).ok()?;
-        Some(ast.iter_functions().map(|f| f.name.to_string()).collect())
+        let ast = engine.compile(&script.source).map_err(|e| {
+            format!(
+                "module `{name}` does not compile: {}",
+                super::diagnostic::parse_error(&script.origin, &e)
+            )
+        })?;
+        Ok(ast.iter_functions().map(|f| f.name.to_string()).collect())
     }
 }

@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use crate::clients::phala::PhalaConfig;
+use crate::sim::SimState;
 
 #[derive(Clone, Default)]
 pub struct Connections {
@@ -12,4 +15,6 @@ pub struct Connections {
     /// Settings that apply when neither `--var` nor the environment sets them: the simulated
     /// world's CVM names and files, so `--sim` needs no configuration.
     pub defaults: BTreeMap<String, String>,
+    /// The in-process simulator, for `sim::` functions.
+    pub sim: Option<Arc<SimState>>,
 }

@@ -122,30 +122,40 @@ pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> Na
                 .into())
         },
     ));
-    let (s, defaults) = (session.clone(), defaults.clone());
-    m.add(NativeFn::read(
-        "setting",
-        &[("name", Ty::Str)],
-        "String",
-        "A configuration value: `--var NAME=...`, else the environment variable NAME, else (with\n\
-         `--sim`) the simulated world's value. Fails, naming all three, when none is set.\n\n\
-         ```rhai\nlet mux_ids = setting(\"PHALA_MUX_CVM_IDS\");\n```",
-        move |c| {
+    for (params, doc) in [
+        (
+            &[("name", Ty::Str)][..],
+            "A configuration value: `--var NAME=...`, else the environment variable NAME, else (with\n\
+             `--sim`) the simulated world's value. Fails, naming all three, when none is set.\n\n\
+             ```rhai\nlet mux_ids = setting(\"PHALA_MUX_CVM_IDS\");\n```",
+        ),
+        (
+            &[("name", Ty::Str), ("default", Ty::Str)][..],
+            "A configuration value as `setting(name)` finds it, or `default` when nothing sets it.",
+        ),
+    ] {
+        let (s, defaults) = (session.clone(), defaults.clone());
+        m.add(NativeFn::read("setting", params, "String", doc, move |c| {
             let name = c.str(0);
-            let from_var = s.options.vars.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
-            from_var
+            let found = s
+                .options
+                .vars
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
                 .or_else(|| std::env::var(&name).ok().filter(|v| !v.is_empty()))
                 .or_else(|| defaults.get(&name).cloned())
-                .map(Dynamic::from)
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::NotFound, "runbook", format!("setting {name} is not set"))
-                        .with_hint(format!(
-                            "pass --var {name}=..., export {name}=..., or run with --sim to use the simulated world"
-                        ))
-                        .into()
-                })
-        },
-    ));
+                .or_else(|| (c.args.len() > 1).then(|| c.str(1)));
+            found.map(Dynamic::from).ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, "runbook", format!("setting {name} is not set"))
+                    .with_hint(format!(
+                        "pass --var {name}=..., export {name}=..., or run with --sim to use the simulated world"
+                    ))
+                    .into()
+            })
+        }));
+    }
     for (name, level, doc) in [
         (
             "info",

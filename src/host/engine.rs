@@ -31,9 +31,12 @@ impl Host {
             core_fns::module(&session, &connections.defaults),
             secret_fns::module(&session),
             modules::phala::module(&session, connections.phala.clone()),
+            modules::sim::module(&session, connections.sim.clone()),
         ];
         let mut engine = Engine::new();
         engine.set_strict_variables(true);
+        // Rhai's defaults are tuned for untrusted one-liners; runbooks nest deeper.
+        engine.set_max_expr_depths(256, 128);
         engine.set_module_resolver(StdlibResolver::new(script_dir));
         secret_fns::register_type(&mut engine);
         for module in &modules {

@@ -1,6 +1,7 @@
 //! Host modules over the clients: thin conversions between Rhai values and client types.
 
 pub mod phala;
+pub mod sim;
 
 use rhai::Dynamic;
 use serde::Serialize;
