@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::clients::phala::PhalaConfig;
 use crate::host::connections::Connections;
+use crate::host::duration;
 use crate::host::runtime::runtime;
 use crate::secret::Secret;
 use crate::sim::{Fault, Sim, SimHandle, SimOptions, world};
@@ -28,10 +29,20 @@ pub fn connect(sim: bool, faults: Vec<Fault>) -> Result<World> {
             _sim: None,
         });
     }
-    let handle = runtime().block_on(Sim::start(SimOptions {
+    let mut options = SimOptions {
         faults,
         ..SimOptions::default()
-    }))?;
+    };
+    // Faster (or slower, to watch the spinners) simulated updates.
+    for (var, delay) in [
+        ("RUNBOOK_SIM_PULL_DELAY", &mut options.pull_delay),
+        ("RUNBOOK_SIM_BOOT_DELAY", &mut options.boot_delay),
+    ] {
+        if let Ok(text) = std::env::var(var) {
+            *delay = duration::parse(&text).map_err(|e| anyhow::anyhow!("{var}: {e}"))?;
+        }
+    }
+    let handle = runtime().block_on(Sim::start(options))?;
     let connections = Connections {
         phala: Some(PhalaConfig::new(
             handle.phala_api_prefix(),

@@ -1,0 +1,304 @@
+//! `phala::` from runbooks: the binary against a simulator over loopback, dry runs, the
+//! shipped update runbook, faults from the command line, and `runbook sim serve`.
+
+mod common;
+
+use std::io::BufRead;
+
+use common::{Workspace, stderr, stdout};
+use runbook::sim::world::{MUX_CVM, OPENCLAW_CVM};
+
+const ENV_SECRET: &str = "replace-with-master-key";
+
+/// Runs the binary against a simulator started in this test process, without `--sim`, as a
+/// user would against real Phala Cloud.
+fn against(ws: &Workspace, sim: &runbook::sim::SimHandle) -> assert_cmd::Command {
+    let mut cmd = ws.runbook();
+    cmd.env("PHALA_CLOUD_API_PREFIX", sim.phala_api_prefix())
+        .env("PHALA_CLOUD_API_KEY", sim.api_key())
+        .env("PHALA_CLOUD_DIR", ws.path());
+    cmd
+}
+
+fn rollout_script(ws: &Workspace) -> std::path::PathBuf {
+    ws.script(
+        "rollout.rhai",
+        &format!(
+            r#"
+            let d = phala::deploy("{OPENCLAW_CVM}", "deploy/docker-compose.yml", "deploy/openclaw.env.example");
+            let cvm = phala::wait_ready(d, "30s");
+            print(`status ${{cvm.status}}`);
+            phala::restart("{MUX_CVM}");
+            "#
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prints_the_plan_and_changes_nothing() {
+    let sim = common::start_sim().await;
+    let ws = Workspace::new();
+    let script = rollout_script(&ws);
+    let output = against(&ws, &sim)
+        .args(["run", script.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(
+        err.contains("Plan: 2 change(s) not made (dry run)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "1. phala::deploy(\"{OPENCLAW_CVM}\", \"deploy/docker-compose.yml\", \"deploy/openclaw.env.example\")"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("2. phala::restart(\"{MUX_CVM}\")")),
+        "{err}"
+    );
+    assert_eq!(stdout(&output), "status running\n", "reads still run");
+    {
+        let world = sim.world();
+        for name in [OPENCLAW_CVM, MUX_CVM] {
+            let cvm = world.cvm(world.find_by_name(name).unwrap());
+            assert!(
+                cvm.history.is_empty(),
+                "{name} was changed: {:?}",
+                cvm.history
+            );
+        }
+    }
+    let events = ws.events();
+    let mutations: Vec<_> = events.iter().filter(|e| e["event"] == "mutation").collect();
+    assert_eq!(mutations.len(), 2);
+    assert!(mutations.iter().all(|m| m["dry_run"] == true));
+    assert!(!events.iter().any(|e| e["event"] == "mutation_finished"));
+    assert_eq!(events.last().unwrap()["plan"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mutation_is_recorded_before_it_runs_and_env_secrets_stay_hidden() {
+    let sim = common::start_sim().await;
+    let ws = Workspace::new();
+    let script = rollout_script(&ws);
+    let output = against(&ws, &sim)
+        .args(["run", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    {
+        let world = sim.world();
+        let openclaw = world.cvm(world.find_by_name(OPENCLAW_CVM).unwrap());
+        assert_eq!(openclaw.history.len(), 1, "exactly one update");
+        assert_eq!(
+            openclaw.env_map()["MASTER_KEY"],
+            ENV_SECRET,
+            "the env decrypted"
+        );
+        let mux = world.cvm(world.find_by_name(MUX_CVM).unwrap());
+        assert_eq!(mux.history.len(), 1, "one restart");
+    }
+    let events = ws.events();
+    let position = |kind: &str, function: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == kind && e["function"] == function)
+            .unwrap_or_else(|| panic!("no {kind} for {function}"))
+    };
+    assert!(position("mutation", "phala::deploy") < position("mutation_finished", "phala::deploy"));
+    let all = format!("{}{}{}", stdout(&output), stderr(&output), ws.records());
+    assert!(!all.contains(ENV_SECRET), "an env value leaked: {all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_errors_reach_scripts_as_catchable_maps() {
+    let sim = common::start_sim().await;
+    let ws = Workspace::new();
+    let script = ws.script(
+        "missing.rhai",
+        r#"
+        try { phala::get("no-such-cvm"); } catch (e) { print(`${e.kind} ${e.system} ${e.status}`); }
+        phala::get("no-such-cvm");
+        "#,
+    );
+    let output = against(&ws, &sim)
+        .args(["run", script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "not_found phala 404\n");
+    assert!(
+        stderr(&output).contains("no-such-cvm"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn without_credentials_phala_fails_with_an_auth_error_naming_where_to_put_them() {
+    let ws = Workspace::new();
+    let script = ws.script("get.rhai", "phala::get(\"openclaw-prod\");");
+    let output = ws
+        .runbook()
+        .args(["run", script.to_str().unwrap()])
+        .env_remove("PHALA_CLOUD_API_KEY")
+        .env("PHALA_CLOUD_DIR", ws.path().join("nothing-here"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("(auth)"), "{err}");
+    assert!(err.contains("PHALA_CLOUD_API_KEY"), "{err}");
+}
+
+#[test]
+fn the_update_runbook_runs_on_the_simulator() {
+    let ws = Workspace::new();
+    let output = ws
+        .runbook()
+        .args(["run", "update", "--sim"])
+        .env("RUNBOOK_SIM_PULL_DELAY", "100ms")
+        .env("RUNBOOK_SIM_BOOT_DELAY", "200ms")
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(output.status.success(), "{err}");
+    for step in [
+        "Preflight",
+        "Roll out OpenClaw",
+        "Roll out mux-server",
+        "Verify runtime",
+    ] {
+        assert!(err.contains(&format!("✓ {step}")), "{step}: {err}");
+    }
+    assert!(
+        err.contains("mux-server-prod: 1 container(s) running"),
+        "{err}"
+    );
+    assert!(!format!("{err}{}", ws.records()).contains(ENV_SECRET));
+}
+
+#[test]
+fn a_fault_from_the_command_line_fails_the_update_with_a_clear_error() {
+    let ws = Workspace::new();
+    let output = ws
+        .runbook()
+        .args([
+            "run",
+            "update",
+            "--sim",
+            "--fault",
+            &format!("cvm={MUX_CVM}:pull-fail"),
+        ])
+        .env("RUNBOOK_SIM_PULL_DELAY", "100ms")
+        .env("RUNBOOK_SIM_BOOT_DELAY", "200ms")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("✓ Roll out OpenClaw"), "{err}");
+    assert!(err.contains("✗ Roll out mux-server"), "{err}");
+    assert!(err.contains("failed to pull image"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let last = ws.events().pop().unwrap();
+    assert_eq!(last["stopped_at"], "Roll out mux-server");
+
+    ws.runbook()
+        .args(["run", "update", "--sim", "--fault", "phala:bogus"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("bogus"));
+}
+
+#[test]
+fn the_preflight_refuses_a_mux_role_on_a_cvm_without_mux_in_its_name() {
+    let ws = Workspace::new();
+    let output = ws
+        .runbook()
+        .args([
+            "run",
+            "update",
+            "--sim",
+            "--var",
+            &format!("PHALA_MUX_CVM_IDS={OPENCLAW_CVM}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains("does not contain \"mux\""), "{err}");
+    assert!(
+        !err.contains("phala::deploy"),
+        "nothing was deployed: {err}"
+    );
+}
+
+#[test]
+fn scripts_inject_faults_and_transient_errors_are_retried() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "flaky.rhai",
+        r#"
+        sim::fault("phala:get:status=503:times=2");
+        print(phala::get("openclaw-prod").status);
+        sim::fault("phala:get:status=409:times=1");
+        try { phala::get("openclaw-prod"); } catch (e) { print(e.kind); }
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap(), "--sim"])
+        .assert()
+        .success()
+        .stdout("running\nconflict\n");
+}
+
+#[test]
+fn sim_serve_prints_its_environment_and_stops_on_ctrl_c() {
+    let ws = Workspace::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let state = ws.path().join("state");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args([
+            "sim",
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--state",
+        ])
+        .arg(&state)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let prefix = lines.next().unwrap().unwrap();
+    let key = lines.next().unwrap().unwrap();
+    assert_eq!(
+        prefix,
+        format!("export PHALA_CLOUD_API_PREFIX=http://127.0.0.1:{port}/api/v1")
+    );
+    let key = key.strip_prefix("export PHALA_CLOUD_API_KEY=").unwrap();
+    let script = ws.script(
+        "status.rhai",
+        "print(phala::get(\"mux-server-prod\").name);",
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .env(
+            "PHALA_CLOUD_API_PREFIX",
+            format!("http://127.0.0.1:{port}/api/v1"),
+        )
+        .env("PHALA_CLOUD_API_KEY", key)
+        .assert()
+        .success()
+        .stdout("mux-server-prod\n");
+    common::interrupt(&child);
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(state.join("world.json").is_file(), "the world was saved");
+}
