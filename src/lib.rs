@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod clients;
+pub mod duration;
 pub mod error;
 pub mod host;
 pub mod secret;

@@ -5,9 +5,9 @@ mod common;
 use std::time::Duration;
 
 use common::{client, fault, start_sim};
+use runbook::clients::envfile::parse_env_str;
 use runbook::clients::phala::{
     ApiVersion, Baseline, Deployment, PhalaClient, PhalaConfig, WaitOptions, envcrypt,
-    parse_env_str,
 };
 use runbook::error::ErrorKind;
 use runbook::secret::Secret;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::{exit, fatal};
-use crate::host::duration;
+use crate::duration;
 use crate::host::runtime::runtime;
 use crate::sim::{DEFAULT_API_KEY, Fault, Sim, SimOptions};
 

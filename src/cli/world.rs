@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 
 use crate::clients::phala::PhalaConfig;
+use crate::duration;
 use crate::host::connections::Connections;
-use crate::host::duration;
 use crate::host::runtime::runtime;
 use crate::secret::Secret;
 use crate::sim::{Fault, Sim, SimHandle, SimOptions, world};

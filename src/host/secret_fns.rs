@@ -9,6 +9,7 @@ use rhai::{Dynamic, Engine, Map};
 
 use super::native::{NativeFn, NativeModule, Ty};
 use super::session::Session;
+use crate::clients::envfile::parse_env_file;
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 
@@ -58,12 +59,14 @@ pub fn module(session: &Arc<Session>) -> NativeModule {
         &[("path", Ty::Str)],
         "Map",
         "Reads a dotenv file (`KEY=value` lines) into a map of `Secret`s, keyed by name.\n\
-         Errors name the file and line.",
+         The rules are those of `phala deploy -e FILE`, with no `$VAR` expansion; errors name\n\
+         the file and line and never show a value.",
         move |c| {
             let path = c.str(0);
             let mut map = Map::new();
-            for (key, value) in read_env_file(&path)? {
-                map.insert(key.into(), Dynamic::from(keep(&s, value)));
+            for (key, value) in parse_env_file(&path)? {
+                s.redactor.add(&value);
+                map.insert(key.into(), Dynamic::from(value));
             }
             Ok(map.into())
         },
@@ -90,31 +93,4 @@ fn keep(session: &Session, value: String) -> Secret {
     let secret = Secret::new(value);
     session.redactor.add(&secret);
     secret
-}
-
-/// Dotenv pairs from a file, with errors that name the file and the line.
-pub fn read_env_file(path: &str) -> Result<Vec<(String, String)>, Error> {
-    let iter = dotenvy::from_path_iter(path)
-        .map_err(|e| Error::invalid("secrets", format!("cannot read env file {path}: {e}")))?;
-    let mut pairs = Vec::new();
-    for item in iter {
-        let (key, value) = item.map_err(|e| match &e {
-            // Name the line by number, never by content: the content may be a secret.
-            dotenvy::Error::LineParse(line, index) => {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                let number = text.lines().position(|l| l.contains(line.as_str()));
-                Error::invalid(
-                    "secrets",
-                    format!(
-                        "{path}:{}: not a KEY=value line (at character {})",
-                        number.map_or("?".into(), |n| (n + 1).to_string()),
-                        index + 1
-                    ),
-                )
-            }
-            other => Error::invalid("secrets", format!("{path}: {other}")),
-        })?;
-        pairs.push((key, value));
-    }
-    Ok(pairs)
 }

@@ -182,7 +182,8 @@ impl FromStr for Fault {
                     set_effect(&mut effect, Effect::Status(code))?;
                 }
                 t if t.starts_with("slow=") => {
-                    let d = parse_duration(&t["slow=".len()..])
+                    let d = crate::duration::parse(&t["slow=".len()..])
+                        .ok()
                         .ok_or_else(|| err(t, "duration must look like 250ms, 2s or 1m"))?;
                     set_effect(&mut effect, Effect::Slow(d))?;
                 }
@@ -221,21 +222,6 @@ fn parse_count(
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| err(token, "times must be a whole number above 0"))
-}
-
-/// `250ms`, `2s`, `1.5s`, `1m`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let (num, unit) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        return None;
-    };
-    let value: f64 = num.parse().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * unit))
 }
 
 pub fn format_duration(d: Duration) -> String {

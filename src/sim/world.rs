@@ -390,7 +390,7 @@ impl World {
     pub fn default_world(now_ms: u64) -> World {
         let mut w = World::empty();
         let parse = |text: &str, name: &str| {
-            crate::clients::phala::parse_env_str(text, name)
+            crate::clients::envfile::parse_env_str(text, name)
                 .expect("example env files parse")
                 .into_iter()
                 .map(|(k, v)| (k, v.expose().to_string()))

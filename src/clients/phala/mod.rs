@@ -1,12 +1,11 @@
 //! Phala Cloud: a typed client of the API that the official `phala` CLI uses.
 //!
 //! One concept per file: identifier normalisation ([`ids`]), env encryption ([`envcrypt`]),
-//! env files ([`dotenv`]), configuration ([`credentials`]), error mapping ([`errors`]), the
+//! configuration ([`credentials`]), error mapping ([`errors`]), the
 //! client ([`client`]) and waiting for operations ([`wait`]).
 
 pub mod client;
 pub mod credentials;
-pub mod dotenv;
 pub mod envcrypt;
 pub mod errors;
 pub mod ids;
@@ -15,7 +14,6 @@ pub mod wait;
 
 pub use client::{ApiVersion, ClientOptions, PhalaClient, RetryPolicy, decode_log_body};
 pub use credentials::{DEFAULT_API_PREFIX, PhalaConfig};
-pub use dotenv::{parse_env_file, parse_env_str};
 pub use ids::normalize_cvm_id;
 pub use types::{
     Baseline, Composition, Container, Cvm, CvmSummary, Deployment, LogLine, Progress, WaitOptions,

@@ -6,9 +6,8 @@ use std::time::Duration;
 use rhai::{Dynamic, Map};
 
 use super::{from_script, to_script};
-use crate::clients::phala::{
-    Cvm, Deployment, PhalaClient, PhalaConfig, WaitOptions, parse_env_file,
-};
+use crate::clients::envfile::parse_env_file;
+use crate::clients::phala::{Cvm, Deployment, PhalaClient, PhalaConfig, WaitOptions};
 use crate::error::{Error, Result};
 use crate::host::duration;
 use crate::host::native::{Call, Fail, NativeFn, NativeModule, Ty};

@@ -1,4 +1,4 @@
-//! Env files in the dotenv syntax `phala deploy -e FILE` reads.
+//! Env files (secrets for a deployment) in the dotenv syntax `phala deploy -e FILE` reads.
 //!
 //! The CLI parses env files with the `dotenv` package's rules (its copy lives in
 //! `@phala/cloud`'s `parse_dotenv.ts`), so a file must mean the same here: `KEY=value` or
@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use super::envcrypt::is_valid_env_key;
+use super::phala::envcrypt::is_valid_env_key;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -26,7 +26,7 @@ pub fn parse_env_file(path: impl AsRef<Path>) -> Result<Vec<(String, Secret)>> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::invalid(
-            "phala",
+            "env-file",
             format!("cannot read env file {}: {e}", path.display()),
         )
         .with_hint("check the path given for the env file")
@@ -40,7 +40,7 @@ pub fn parse_env_str(src: &str, origin: &str) -> Result<Vec<(String, Secret)>> {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut out: Vec<(String, Secret)> = Vec::new();
     let err = |line: usize, msg: String| {
-        Error::invalid("phala", format!("{origin}:{line}: {msg}")).with_hint(HINT)
+        Error::invalid("env-file", format!("{origin}:{line}: {msg}")).with_hint(HINT)
     };
 
     let mut i = 0;
