@@ -302,3 +302,60 @@ fn sim_serve_prints_its_environment_and_stops_on_ctrl_c() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(state.join("world.json").is_file(), "the world was saved");
 }
+
+#[test]
+fn settings_come_from_vars_then_environment_then_env_files_then_the_simulator() {
+    let ws = Workspace::new();
+    let file = ws.script(
+        "targets.env",
+        "PHALA_MUX_CVM_IDS=from-file\nONLY_IN_FILE=file-value\n",
+    );
+    let script = ws.script(
+        "settings.rhai",
+        r#"
+        print(setting("PHALA_MUX_CVM_IDS"));
+        print(setting("ONLY_IN_FILE"));
+        print(setting("PHALA_OPENCLAW_CVM_IDS"));
+        print(setting("UNSET_ANYWHERE", "fallback"));
+        setting("UNSET_ANYWHERE");
+        "#,
+    );
+    let output = ws
+        .runbook()
+        .args(["run", script.to_str().unwrap(), "--sim", "--env-file"])
+        .arg(&file)
+        .env_remove("PHALA_MUX_CVM_IDS")
+        .env_remove("ONLY_IN_FILE")
+        .env_remove("PHALA_OPENCLAW_CVM_IDS")
+        .env_remove("UNSET_ANYWHERE")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stdout(&output),
+        format!("from-file\nfile-value\n{OPENCLAW_CVM}\nfallback\n")
+    );
+    assert!(stderr(&output).contains("setting UNSET_ANYWHERE is not set"));
+
+    let output = ws
+        .runbook()
+        .args(["run", script.to_str().unwrap(), "--sim", "--env-file"])
+        .arg(&file)
+        .args(["--var", "PHALA_MUX_CVM_IDS=from-var"])
+        .env("ONLY_IN_FILE", "from-environment")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&output).starts_with("from-var\nfrom-environment\n"),
+        "{}",
+        stdout(&output)
+    );
+
+    let bad = ws.script("bad.env", "A=1\nnot a setting\n");
+    ws.runbook()
+        .args(["run", "hello", "--env-file"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("bad.env:2:"));
+}

@@ -101,26 +101,7 @@ enum SimCommand {
     /// `cvm=NAME:never-ready` / `cvm=NAME:pull-fail` for the CVM's next update.
     /// Examples: phala:get:status=503:times=3, phala:patch:drop:after:times=1,
     /// phala:slow=2s, cvm=mux-server-prod:pull-fail.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8787")]
-        addr: std::net::SocketAddr,
-        /// Keep the world in DIR/world.json across restarts.
-        #[arg(long, value_name = "DIR")]
-        state: Option<PathBuf>,
-        /// The API key to accept (default: the simulator's fixed key).
-        #[arg(long)]
-        api_key: Option<String>,
-        /// Time to pull images after an update.
-        #[arg(long, default_value = "1s")]
-        pull_delay: String,
-        /// Time from images to running.
-        #[arg(long, default_value = "2s")]
-        boot_delay: String,
-        /// A fault in force from the start (repeatable).
-        #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
-        faults: Vec<crate::sim::Fault>,
-    },
+    Serve(sim::ServeOptions),
 }
 
 /// Options shared by `run` and `repl`.
@@ -141,15 +122,25 @@ struct RunOpts {
     /// With --sim: a fault in force from the start (repeatable; see `runbook sim serve --help`).
     #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
     faults: Vec<crate::sim::Fault>,
+    /// A settings file of KEY=value lines (like `.env.rollout-targets`) for `setting()`
+    /// (repeatable; later files win). Nothing is exported to the environment.
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_files: Vec<PathBuf>,
 }
 
 impl RunOpts {
+    /// The session options and the faults to start the simulator with; fails on an
+    /// unreadable settings file.
     fn session_options(
         self,
         runbook: String,
         runs_dir: PathBuf,
         format: Format,
-    ) -> (SessionOptions, Vec<crate::sim::Fault>) {
+    ) -> Result<(SessionOptions, Vec<crate::sim::Fault>), String> {
+        let mut settings = Vec::new();
+        for file in &self.env_files {
+            settings.extend(crate::host::settings::load(file)?);
+        }
         let options = SessionOptions {
             runbook,
             dry_run: self.dry_run,
@@ -157,11 +148,16 @@ impl RunOpts {
             format,
             sim: self.sim,
             vars: self.vars,
+            settings,
             runs_dir: Some(runs_dir),
             resume: None,
         };
-        (options, self.faults)
+        Ok((options, self.faults))
     }
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text)
 }
 
 fn parse_fault(text: &str) -> Result<crate::sim::Fault, String> {
@@ -195,30 +191,21 @@ pub fn main() -> i32 {
             resume,
         } => {
             let format = if json { Format::Json } else { Format::Human };
-            let (mut options, faults) = opts.session_options(file.clone(), cli.runs_dir, format);
-            options.resume = resume;
-            run::run(&file, options, faults)
+            match opts.session_options(file.clone(), cli.runs_dir, format) {
+                Ok((mut options, faults)) => {
+                    options.resume = resume;
+                    run::run(&file, options, faults)
+                }
+                Err(e) => fatal(e),
+            }
         }
         Command::Repl { load, opts } => {
-            let (options, faults) =
-                opts.session_options("repl".into(), cli.runs_dir, Format::Human);
-            repl::repl(options, load.as_deref(), faults)
+            match opts.session_options("repl".into(), cli.runs_dir, Format::Human) {
+                Ok((options, faults)) => repl::repl(options, load.as_deref(), faults),
+                Err(e) => fatal(e),
+            }
         }
-        Command::Sim(SimCommand::Serve {
-            addr,
-            state,
-            api_key,
-            pull_delay,
-            boot_delay,
-            faults,
-        }) => sim::serve(sim::ServeOptions {
-            addr,
-            state,
-            api_key,
-            pull_delay,
-            boot_delay,
-            faults,
-        }),
+        Command::Sim(SimCommand::Serve(options)) => sim::serve(options),
         Command::Check { paths } => check::check(&paths),
         Command::Fns { name, definitions } => fns::fns(name.as_deref(), definitions.as_deref()),
         Command::Runs { id } => runs::runs(&cli.runs_dir, id.as_deref()),

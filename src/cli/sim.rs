@@ -2,37 +2,52 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::{exit, fatal};
-use crate::duration;
+use clap::Args;
+
+use super::{exit, fatal, parse_duration, parse_fault};
 use crate::host::runtime::runtime;
 use crate::sim::{DEFAULT_API_KEY, Fault, Sim, SimOptions};
 
+#[derive(Args)]
 pub struct ServeOptions {
-    pub addr: SocketAddr,
-    pub state: Option<PathBuf>,
-    pub api_key: Option<String>,
-    pub pull_delay: String,
-    pub boot_delay: String,
-    pub faults: Vec<Fault>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    addr: SocketAddr,
+    /// Keep the world in DIR/world.json across restarts.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// The API key to accept (default: the simulator's fixed key).
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Time to pull images after an update.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pull_delay: Duration,
+    /// Time from images to running.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    boot_delay: Duration,
+    /// A fault in force from the start (repeatable).
+    #[arg(long = "fault", value_name = "SPEC", value_parser = parse_fault)]
+    faults: Vec<Fault>,
 }
 
 pub fn serve(options: ServeOptions) -> i32 {
-    let parse =
-        |text: &str, what: &str| duration::parse(text).map_err(|e| format!("--{what}: {e}"));
-    let (pull_delay, boot_delay) = match (
-        parse(&options.pull_delay, "pull-delay"),
-        parse(&options.boot_delay, "boot-delay"),
-    ) {
-        (Ok(pull), Ok(boot)) => (pull, boot),
-        (Err(e), _) | (_, Err(e)) => return fatal(e),
-    };
+    let key = options
+        .api_key
+        .clone()
+        .unwrap_or_else(|| DEFAULT_API_KEY.into());
+    let saved_in = options
+        .state
+        .as_ref()
+        .map(|d| format!(", world saved in {}", d.display()))
+        .unwrap_or_default();
     let sim_options = SimOptions {
         addr: Some(options.addr),
-        state_dir: options.state.clone(),
-        api_key: options.api_key.clone(),
-        pull_delay,
-        boot_delay,
+        state_dir: options.state,
+        api_key: options.api_key,
+        pull_delay: options.pull_delay,
+        boot_delay: options.boot_delay,
         faults: options.faults,
     };
     runtime().block_on(async move {
@@ -40,19 +55,12 @@ pub fn serve(options: ServeOptions) -> i32 {
             Ok(handle) => handle,
             Err(e) => return fatal(e),
         };
-        let key = options.api_key.as_deref().unwrap_or(DEFAULT_API_KEY);
         println!("export PHALA_CLOUD_API_PREFIX={}", handle.phala_api_prefix());
         println!("export PHALA_CLOUD_API_KEY={key}");
+        let base = handle.base_url();
         eprintln!(
-            "simulated Phala Cloud on {} (gateway at {}/gateway/<app_id>-<port>/, faults at {}/_sim/faults{}); Ctrl-C stops it",
+            "simulated Phala Cloud on {} (gateway at {base}/gateway/<app_id>-<port>/, faults at {base}/_sim/faults{saved_in}); Ctrl-C stops it",
             handle.addr(),
-            handle.base_url(),
-            handle.base_url(),
-            options
-                .state
-                .as_ref()
-                .map(|d| format!(", world saved in {}", d.display()))
-                .unwrap_or_default()
         );
         let _ = tokio::signal::ctrl_c().await;
         handle.shutdown().await;

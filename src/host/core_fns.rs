@@ -125,8 +125,9 @@ pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> Na
     for (params, doc) in [
         (
             &[("name", Ty::Str)][..],
-            "A configuration value: `--var NAME=...`, else the environment variable NAME, else (with\n\
-             `--sim`) the simulated world's value. Fails, naming all three, when none is set.\n\n\
+            "A configuration value: `--var NAME=...`, else the environment variable NAME, else an\n\
+             `--env-file` settings file, else (with `--sim`) the simulated world's value. Fails,\n\
+             naming where to set it, when none has it.\n\n\
              ```rhai\nlet mux_ids = setting(\"PHALA_MUX_CVM_IDS\");\n```",
         ),
         (
@@ -145,12 +146,16 @@ pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> Na
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.clone())
                 .or_else(|| std::env::var(&name).ok().filter(|v| !v.is_empty()))
+                .or_else(|| {
+                    let files = &s.options.settings;
+                    files.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+                })
                 .or_else(|| defaults.get(&name).cloned())
                 .or_else(|| (c.args.len() > 1).then(|| c.str(1)));
             found.map(Dynamic::from).ok_or_else(|| {
                 Error::new(ErrorKind::NotFound, "runbook", format!("setting {name} is not set"))
                     .with_hint(format!(
-                        "pass --var {name}=..., export {name}=..., or run with --sim to use the simulated world"
+                        "pass --var {name}=..., export {name}=..., put it in an --env-file, or run with --sim"
                     ))
                     .into()
             })

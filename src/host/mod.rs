@@ -20,3 +20,4 @@ pub mod runtime;
 pub mod scripts;
 pub mod secret_fns;
 pub mod session;
+pub mod settings;

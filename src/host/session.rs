@@ -28,6 +28,8 @@ pub struct SessionOptions {
     pub sim: bool,
     /// `--var KEY=VALUE` pairs.
     pub vars: Vec<(String, String)>,
+    /// Pairs from `--env-file` settings files, later files first.
+    pub settings: Vec<(String, String)>,
     /// Where run records go; `None` writes no record (`check`, `fns`).
     pub runs_dir: Option<PathBuf>,
     /// The run whose completed steps are skipped.
@@ -43,6 +45,7 @@ impl Default for SessionOptions {
             format: Format::Human,
             sim: false,
             vars: Vec::new(),
+            settings: Vec::new(),
             runs_dir: None,
             resume: None,
         }
