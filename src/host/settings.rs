@@ -49,7 +49,7 @@ mod tests {
         let bad = dir.join("bad.env");
         std::fs::write(&bad, "A=1\nthis is not a setting\n").unwrap();
         let e = load(&bad).unwrap_err();
-        assert!(e.ends_with("bad.env:2:5: not a KEY=value line"), "{e}");
+        assert!(e.ends_with("bad.env:2:6: not a KEY=value line"), "{e}");
         assert!(
             load(&dir.join("missing.env"))
                 .unwrap_err()
