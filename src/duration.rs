@@ -27,7 +27,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             _ => return Err(bad()),
         };
-        total += Duration::from_secs_f64(number * scale);
+        let part = Duration::try_from_secs_f64(number * scale).map_err(|_| bad())?;
+        total = total.checked_add(part).ok_or_else(bad)?;
         rest = tail;
     }
     Ok(total)
@@ -46,5 +47,10 @@ mod tests {
         assert!(parse("soon").unwrap_err().contains("`soon`"));
         assert!(parse("5").is_err());
         assert!(parse("").is_err());
+        assert!(
+            parse("99999999999999999999h").is_err(),
+            "too long must not panic"
+        );
+        assert!(parse("18446744073709551615s18446744073709551615s").is_err());
     }
 }

@@ -39,6 +39,7 @@ impl ErrorKind {
         }
     }
 
+    /// A kind a script may name. `interrupted` is not one: only Ctrl-C interrupts.
     pub fn parse(s: &str) -> Option<ErrorKind> {
         Some(match s {
             "transient" => ErrorKind::Transient,
@@ -47,7 +48,6 @@ impl ErrorKind {
             "conflict" => ErrorKind::Conflict,
             "invalid" => ErrorKind::Invalid,
             "remote" => ErrorKind::Remote,
-            "interrupted" => ErrorKind::Interrupted,
             _ => return None,
         })
     }

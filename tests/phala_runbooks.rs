@@ -80,7 +80,7 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_mutation_is_recorded_before_it_runs_and_env_secrets_stay_hidden() {
+async fn a_deploy_is_recorded_applied_once_and_its_env_stays_hidden() {
     let sim = common::start_sim().await;
     let ws = Workspace::new();
     let script = rollout_script(&ws);
@@ -358,4 +358,56 @@ fn settings_come_from_vars_then_environment_then_env_files_then_the_simulator() 
         .assert()
         .code(2)
         .stderr(predicates::str::contains("bad.env:2:"));
+}
+
+#[test]
+fn plain_string_env_values_given_to_deploy_are_treated_as_secrets() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "map.rhai",
+        &format!(
+            r#"
+            let env = #{{ MUX_API_KEY: "plain-mux-key-123", TELEGRAM_BOT_TOKEN: "plain-tg-token-456" }};
+            let d = phala::deploy("{MUX_CVM}", "deploy/mux-server-compose.yml", env);
+            phala::wait_ready(d, "30s");
+            print(sim::env("{MUX_CVM}").len());
+            "#
+        ),
+    );
+    for dry_run in [true, false] {
+        let mut cmd = ws.runbook();
+        cmd.args(["run", script.to_str().unwrap(), "--sim"])
+            .env("RUNBOOK_SIM_PULL_DELAY", "50ms")
+            .env("RUNBOOK_SIM_BOOT_DELAY", "50ms");
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        let output = cmd.output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let all = format!("{}{}{}", stdout(&output), stderr(&output), ws.records());
+        assert!(all.contains("MUX_API_KEY: \"***\""), "{all}");
+        for value in ["plain-mux-key-123", "plain-tg-token-456"] {
+            assert!(
+                !all.contains(value),
+                "{value} leaked (dry run: {dry_run}): {all}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_deploy_with_a_missing_compose_file_fails_before_anything_is_recorded() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "missing.rhai",
+        &format!(r#"phala::deploy("{MUX_CVM}", "no/such/compose.yml", "deploy/mux.env.example");"#),
+    );
+    let output = ws
+        .runbook()
+        .args(["run", script.to_str().unwrap(), "--sim"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot read compose file no/such/compose.yml"));
+    assert!(!ws.events().iter().any(|e| e["event"] == "mutation"));
 }

@@ -227,13 +227,25 @@ fn history_is_saved_on_quit_and_recalled_next_time() {
     let env = Env::new();
     let mut repl = env.spawn();
     repl.line("40 + 2");
+    repl.line("let t = secrets::wrap(\"typed-in-secret-771\");");
     repl.line("let z = 1;");
     repl.quit();
     let history = env.history();
     assert!(history.contains("40 + 2"), "{history:?}");
+    assert!(history.contains("secrets::wrap(\"***\")"), "{history:?}");
+    assert!(
+        !history.contains("typed-in-secret-771"),
+        "a secret in the history: {history:?}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(env.path("state/runbook/history"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 
     let mut repl = env.spawn();
-    repl.keys("\x1b[A\x1b[A\x1b[A"); // Up past :quit and `let z`, to 40 + 2
+    repl.keys("\x1b[A\x1b[A\x1b[A\x1b[A"); // Up past :quit, `let z` and `let t`, to 40 + 2
     let out = repl.enter();
     assert!(out.contains("=> 42"), "{out}");
     repl.quit();

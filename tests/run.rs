@@ -334,3 +334,99 @@ fn sleep_takes_milliseconds_not_rhai_seconds() {
         .success()
         .stdout("awake\n");
 }
+
+#[test]
+fn resume_refuses_a_dry_run_a_success_and_another_runbook() {
+    let ws = Workspace::new();
+    let run_id = |ws: &Workspace| {
+        let events = ws.events();
+        let started: Vec<_> = events
+            .iter()
+            .filter(|e| e["event"] == "run_started")
+            .collect();
+        started.last().unwrap()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    ws.runbook()
+        .args(["run", "hello", "--dry-run"])
+        .assert()
+        .success();
+    let dry = run_id(&ws);
+    ws.runbook()
+        .args(["run", "hello", "--resume", &dry])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("was a dry run"));
+    std::fs::remove_dir_all(ws.runs_dir()).unwrap();
+    ws.runbook().args(["run", "hello"]).assert().success();
+    let ok = run_id(&ws);
+    ws.runbook()
+        .args(["run", "hello", "--resume", &ok])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "succeeded; there is nothing to resume",
+        ));
+    let other = ws.script("other.rhai", "print(1);");
+    ws.runbook()
+        .args(["run", other.to_str().unwrap(), "--resume", &ok])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ran runbook `hello`, not `other`"));
+    ws.runbook()
+        .args(["run", "hello", "--resume", "../../etc/passwd"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a run id"));
+}
+
+#[test]
+fn scripts_cannot_fake_an_interrupt() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "fake.rhai",
+        r#"try { fail("x", "interrupted"); } catch (e) { print(e.kind); }"#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout("invalid\n");
+}
+
+#[test]
+fn the_record_names_the_step_the_run_stopped_in_not_a_handled_one() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "stops.rhai",
+        r#"
+        step("Outer", || {
+            try { step("Optional probe", || fail("probe failed")); } catch {}
+            step("Real work", || fail("broken"));
+        });
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .code(1);
+    assert_eq!(
+        ws.events().pop().unwrap()["stopped_at"],
+        "Outer / Real work"
+    );
+}
+
+#[test]
+fn an_absurd_duration_is_an_error_not_a_crash() {
+    let ws = Workspace::new();
+    let script = ws.script("long.rhai", r#"sleep("99999999999999999999h");"#);
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not a duration"));
+    let last = ws.events().pop().unwrap();
+    assert_eq!(last["event"], "run_finished");
+}

@@ -26,6 +26,13 @@ fn list(dir: &Path) -> i32 {
         return exit::OK;
     }
     for record in records {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                eprintln!("{} {e:#}", console::style("warning:").yellow().for_stderr());
+                continue;
+            }
+        };
         let (runbook, flags) = match record.started() {
             Some((
                 _,

@@ -16,6 +16,7 @@ use super::output::format_duration;
 use super::retry::RetryPolicy;
 use super::runtime;
 use super::session::Session;
+use super::settings;
 use crate::error::{Error, ErrorKind};
 
 pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> NativeModule {
@@ -138,20 +139,14 @@ pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> Na
         let (s, defaults) = (session.clone(), defaults.clone());
         m.add(NativeFn::read("setting", params, "String", doc, move |c| {
             let name = c.str(0);
-            let found = s
-                .options
-                .vars
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(&name).ok().filter(|v| !v.is_empty()))
-                .or_else(|| {
-                    let files = &s.options.settings;
-                    files.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
-                })
-                .or_else(|| defaults.get(&name).cloned())
-                .or_else(|| (c.args.len() > 1).then(|| c.str(1)));
+            let found = settings::lookup(
+                &name,
+                &s.options.vars,
+                |n| std::env::var(n).ok(),
+                &s.options.settings,
+                &defaults,
+            )
+            .or_else(|| (c.args.len() > 1).then(|| c.str(1)));
             found.map(Dynamic::from).ok_or_else(|| {
                 Error::new(ErrorKind::NotFound, "runbook", format!("setting {name} is not set"))
                     .with_hint(format!(
@@ -244,7 +239,8 @@ fn confirm(session: &Session, message: &str) -> Result<Dynamic, Fail> {
         "{} {message} [y/N] ",
         console::style("?").yellow().for_stderr()
     );
-    let line = session.wait("", async move {
+    // No spinner here: its redraws would erase the question.
+    let line = runtime::block_on(async move {
         tokio::task::spawn_blocking(move || {
             eprint!("{prompt}");
             let mut line = String::new();

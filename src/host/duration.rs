@@ -13,10 +13,13 @@ pub fn from_dynamic(value: &Dynamic, what: &str) -> Result<Duration, Error> {
             .map(Duration::from_millis)
             .map_err(|_| Error::invalid("host", format!("{what}: {ms} is negative")));
     }
-    if let Ok(ms) = value.as_float()
-        && ms >= 0.0
-    {
-        return Ok(Duration::from_secs_f64(ms / 1000.0));
+    if let Ok(ms) = value.as_float() {
+        return Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| {
+            Error::invalid(
+                "host",
+                format!("{what}: {ms} is not a usable number of milliseconds"),
+            )
+        });
     }
     if let Some(text) = value.clone().try_cast::<ImmutableString>() {
         return parse(&text).map_err(|e| Error::invalid("host", format!("{what}: {e}")));

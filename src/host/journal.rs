@@ -38,6 +38,17 @@ impl Journal {
         &self.path
     }
 
+    /// A journal on a full disk: every write fails.
+    #[cfg(test)]
+    pub fn failing() -> Journal {
+        let path = PathBuf::from("/dev/full");
+        let file = File::options()
+            .write(true)
+            .open(&path)
+            .expect("/dev/full opens");
+        Journal { file, path }
+    }
+
     /// Appends one already-redacted event.
     pub fn write(&mut self, event: &serde_json::Value) -> std::io::Result<()> {
         let mut text = event.to_string();
@@ -61,6 +72,13 @@ pub struct Record {
 
 impl Record {
     pub fn load(dir: &Path, run_id: &str) -> Result<Record> {
+        let valid = !run_id.is_empty()
+            && run_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            bail!("`{run_id}` is not a run id (list them with `runbook runs`)");
+        }
         let path = dir.join(format!("{run_id}.jsonl"));
         let file = File::open(&path).with_context(|| {
             format!(
@@ -87,8 +105,9 @@ impl Record {
         })
     }
 
-    /// Every record in the directory, oldest first.
-    pub fn list(dir: &Path) -> Result<Vec<Record>> {
+    /// Every record in the directory, oldest first; a record that cannot be read is returned
+    /// as its error, so one damaged file does not hide the others.
+    pub fn list(dir: &Path) -> Result<Vec<Result<Record>>> {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -102,7 +121,7 @@ impl Record {
             })
             .collect();
         ids.sort();
-        ids.iter().map(|id| Record::load(dir, id)).collect()
+        Ok(ids.iter().map(|id| Record::load(dir, id)).collect())
     }
 
     pub fn started(&self) -> Option<(&str, &Event)> {

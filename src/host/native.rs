@@ -2,8 +2,10 @@
 //! mutate. Registration wraps every body with the shared behaviour, so no function can
 //! forget it:
 //! - Ctrl-C stops the script before the next native call;
-//! - a mutation is written to the run record before it runs, and in a dry run it is recorded
-//!   in the plan and not run at all;
+//! - a mutation's arguments are checked first (its `prepare` hook), so bad input changes
+//!   nothing and secrets it carries are known to the redactor before anything is shown;
+//! - then the mutation is written to the run record before it runs, and in a dry run it is
+//!   recorded in the plan and not run at all;
 //! - client errors become catchable `#{kind, system, message, hint, status}` maps, redacted.
 
 use std::any::TypeId;
@@ -117,8 +119,9 @@ pub struct NativeFn {
     /// Markdown; the first line is the summary.
     pub doc: &'static str,
     body: Arc<Body>,
-    /// What a mutation returns in a dry run (unit when not set).
-    planned: Option<Arc<Body>>,
+    /// For a mutation: checks the arguments and registers the secrets they carry, before
+    /// the call is recorded; its value is what the mutation returns in a dry run.
+    prepare: Option<Arc<Body>>,
 }
 
 impl NativeFn {
@@ -136,7 +139,7 @@ impl NativeFn {
             effect: Effect::Read,
             doc,
             body: Arc::new(body),
-            planned: None,
+            prepare: None,
         }
     }
 
@@ -153,12 +156,14 @@ impl NativeFn {
         }
     }
 
-    /// Sets the value a mutation returns in a dry run, so the rest of the script can go on.
-    pub fn planned(
+    /// Sets a mutation's `prepare` hook: it validates the arguments and registers any secret
+    /// they carry before the call is recorded, and returns what the mutation gives in a dry
+    /// run, so the rest of the script can go on.
+    pub fn prepare(
         mut self,
-        planned: impl Fn(&mut Call) -> Result<Dynamic, Fail> + Send + Sync + 'static,
+        prepare: impl Fn(&mut Call) -> Result<Dynamic, Fail> + Send + Sync + 'static,
     ) -> NativeFn {
-        self.planned = Some(Arc::new(planned));
+        self.prepare = Some(Arc::new(prepare));
         self
     }
 
@@ -230,7 +235,7 @@ impl NativeModule {
                 name,
                 f.effect,
                 f.body.clone(),
-                f.planned.clone(),
+                f.prepare.clone(),
             );
             // Methods on values (`cvm.public_url(443)`) need the global namespace too.
             FuncRegistration::new(f.name)
@@ -257,7 +262,7 @@ fn wrap(
     name: String,
     effect: Effect,
     body: Arc<Body>,
-    planned: Option<Arc<Body>>,
+    prepare: Option<Arc<Body>>,
 ) -> impl Fn(Option<NativeCallContext>, &mut FnCallArgs) -> RhaiResult + Send + Sync + 'static {
     move |ctx, args| {
         let ctx = ctx.expect("registered with a call context");
@@ -269,17 +274,18 @@ fn wrap(
         let result = match effect {
             Effect::Read => body(&mut call),
             Effect::Mutation => {
+                let planned = match &prepare {
+                    Some(prepare) => {
+                        prepare(&mut call).map_err(|f| fail_to_rhai(f, &session.redactor, pos))?
+                    }
+                    None => Dynamic::UNIT,
+                };
                 let shown: Vec<String> = call.args.iter().map(|a| describe(a)).collect();
                 session
                     .begin_mutation(&name, shown)
                     .map_err(|e| to_rhai(e, &session.redactor, pos))?;
                 if session.dry_run() {
-                    return match &planned {
-                        Some(planned) => {
-                            planned(&mut call).map_err(|f| fail_to_rhai(f, &session.redactor, pos))
-                        }
-                        None => Ok(Dynamic::UNIT),
-                    };
+                    return Ok(planned);
                 }
                 let started = Instant::now();
                 let result = body(&mut call);
@@ -408,5 +414,55 @@ impl Call<'_, '_, '_> {
 
     pub fn position(&self) -> Position {
         self.ctx.call_position()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::host::journal::Journal;
+
+    fn engine_with(session: &Arc<Session>, ran: Arc<AtomicBool>) -> rhai::Engine {
+        let mut m = NativeModule::new(Some("t"), "test");
+        m.add(NativeFn::mutation(
+            "change",
+            &[],
+            "()",
+            "Changes things.",
+            move |_| {
+                ran.store(true, Ordering::SeqCst);
+                Ok(Dynamic::UNIT)
+            },
+        ));
+        let mut engine = rhai::Engine::new();
+        engine.register_static_module("t", m.to_rhai(session).into());
+        engine
+    }
+
+    #[test]
+    fn a_mutation_that_cannot_be_recorded_does_not_run() {
+        let session = Session::detached();
+        session.replace_journal(Journal::failing());
+        let ran = Arc::new(AtomicBool::new(false));
+        let error = engine_with(&session, ran.clone())
+            .run("t::change();")
+            .unwrap_err();
+        assert!(!ran.load(Ordering::SeqCst), "the mutation ran unrecorded");
+        assert!(
+            error.to_string().contains("cannot write the run record"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_recorded_mutation_runs() {
+        let session = Session::detached();
+        let ran = Arc::new(AtomicBool::new(false));
+        engine_with(&session, ran.clone())
+            .run("t::change();")
+            .unwrap();
+        assert!(ran.load(Ordering::SeqCst));
     }
 }

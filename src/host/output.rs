@@ -136,7 +136,7 @@ impl Output {
                     let answer = if *answer { "yes" } else { "no" };
                     eprintln!(
                         "{pad}  {message} {}",
-                        style(format!("{answer} ({by})")).dim()
+                        style(format!("{answer} ({by})")).dim().for_stderr()
                     );
                 }
             }

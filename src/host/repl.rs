@@ -96,11 +96,12 @@ impl Repl {
                 continue;
             }
             let code = std::mem::take(&mut buffer);
-            input.remember(code.trim_end());
             if !code.trim().is_empty() {
                 self.eval(&code);
                 input.set_names(self.names());
             }
+            // After evaluation, so a secret this input defined is masked in the history too.
+            input.remember(&self.host.session.redactor.redact(code.trim_end()));
         }
         input.save_history();
     }

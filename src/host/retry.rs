@@ -47,10 +47,10 @@ impl RetryPolicy {
                     let n = value
                         .as_int()
                         .map_err(|t| bad(key, format!("expected an int, got {t}")))?;
-                    if n < 1 {
-                        return Err(bad(key, format!("must be at least 1, got {n}")));
-                    }
-                    policy.attempts = n as u32;
+                    policy.attempts =
+                        u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            bad(key, format!("must be from 1 to {}, got {n}", u32::MAX))
+                        })?;
                 }
                 "delay" => policy.delay = duration::from_dynamic(value, "retry option `delay`")?,
                 "max_delay" => {

@@ -27,20 +27,25 @@ pub fn runtime() -> &'static Runtime {
 }
 
 /// Set by Ctrl-C; cleared by the REPL before each line.
+#[derive(Default)]
 pub struct Interrupt {
     flag: AtomicBool,
     notify: Notify,
 }
 
 pub fn interrupt() -> &'static Interrupt {
-    static INTERRUPT: Interrupt = Interrupt {
-        flag: AtomicBool::new(false),
-        notify: Notify::const_new(),
-    };
+    static INTERRUPT: Interrupt = Interrupt::new();
     &INTERRUPT
 }
 
 impl Interrupt {
+    pub const fn new() -> Interrupt {
+        Interrupt {
+            flag: AtomicBool::new(false),
+            notify: Notify::const_new(),
+        }
+    }
+
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
         self.notify.notify_waiters();
@@ -103,13 +108,17 @@ pub async fn sleep(duration: std::time::Duration) {
 /// Runs a future to completion on the shared runtime, or stops early with an `interrupted`
 /// error when Ctrl-C is pressed.
 pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, Error> {
-    if interrupt().is_set() {
+    block_on_unless(interrupt(), future)
+}
+
+fn block_on_unless<T>(stop: &Interrupt, future: impl Future<Output = T>) -> Result<T, Error> {
+    if stop.is_set() {
         return Err(Error::interrupted());
     }
     runtime().block_on(async {
         tokio::select! {
             value = future => Ok(value),
-            _ = interrupt().triggered() => Err(Error::interrupted()),
+            _ = stop.triggered() => Err(Error::interrupted()),
         }
     })
 }
@@ -121,13 +130,14 @@ mod tests {
 
     #[test]
     fn interrupt_aborts_a_pending_future() {
+        // A flag of its own: the process-wide one would stop other tests running in parallel.
+        static STOP: Interrupt = Interrupt::new();
         let started = Instant::now();
         runtime().spawn(async {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            interrupt().trigger();
+            STOP.trigger();
         });
-        let result = block_on(sleep(Duration::from_secs(10)));
-        interrupt().clear();
+        let result = block_on_unless(&STOP, sleep(Duration::from_secs(10)));
         assert_eq!(
             result.unwrap_err().kind,
             crate::error::ErrorKind::Interrupted

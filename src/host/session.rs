@@ -77,10 +77,11 @@ impl Session {
     /// A session that records nothing until [`Session::begin_run`].
     pub fn new(options: SessionOptions, redactor: Redactor) -> Result<Arc<Session>> {
         let resumed = match (&options.resume, &options.runs_dir) {
-            (Some(id), Some(dir)) => Record::load(dir, id)?
-                .completed_steps()
-                .into_iter()
-                .collect(),
+            (Some(id), Some(dir)) => {
+                let record = Record::load(dir, id)?;
+                check_resumable(&record, &options)?;
+                record.completed_steps().into_iter().collect()
+            }
             (Some(_), None) => anyhow::bail!("--resume needs a runs directory"),
             _ => HashMap::new(),
         };
@@ -121,6 +122,11 @@ impl Session {
                 .collect(),
             resumed_from: self.options.resume.clone(),
         })
+    }
+
+    #[cfg(test)]
+    pub fn replace_journal(&self, journal: Journal) {
+        *self.journal.lock().expect("journal lock") = Some(journal);
     }
 
     pub fn record_path(&self) -> Option<PathBuf> {
@@ -211,13 +217,19 @@ impl Session {
         result: Option<serde_json::Value>,
     ) {
         self.steps.lock().expect("steps lock").pop();
-        if outcome != Outcome::Ok {
-            // The innermost step fails first; outer steps fail because of it.
-            self.stopped_at
-                .lock()
-                .expect("stopped_at lock")
-                .get_or_insert_with(|| guard.path.clone());
+        let mut stopped_at = self.stopped_at.lock().expect("stopped_at lock");
+        let inside = |path: &str| path.starts_with(&format!("{} / ", guard.path));
+        match (outcome, stopped_at.as_deref()) {
+            // The failure of a step inside this one was handled.
+            (Outcome::Ok, Some(inner)) if inner == guard.path || inside(inner) => {
+                *stopped_at = None
+            }
+            (Outcome::Ok, _) => {}
+            // This step fails because a step inside it failed: that one is where it stopped.
+            (_, Some(inner)) if inside(inner) => {}
+            _ => *stopped_at = Some(guard.path.clone()),
         }
+        drop(stopped_at);
         self.note(Event::StepFinished {
             path: guard.path,
             outcome,
@@ -324,4 +336,53 @@ impl Session {
     pub fn output_format(&self) -> Format {
         self.output.format()
     }
+}
+
+/// A run can be resumed only by the same runbook, against the same world, when it did not
+/// succeed and was not a dry run (whose steps changed nothing).
+fn check_resumable(record: &Record, options: &SessionOptions) -> Result<()> {
+    let id = &record.run_id;
+    let Some((
+        _,
+        Event::RunStarted {
+            runbook,
+            dry_run,
+            sim,
+            ..
+        },
+    )) = record.started()
+    else {
+        anyhow::bail!("run record {id} has no start; it cannot be resumed");
+    };
+    if *dry_run {
+        anyhow::bail!("run {id} was a dry run and changed nothing; run again without --resume");
+    }
+    if *runbook != options.runbook {
+        anyhow::bail!(
+            "run {id} ran runbook `{runbook}`, not `{}`",
+            options.runbook
+        );
+    }
+    if *sim != options.sim {
+        let world = |sim: bool| {
+            if sim {
+                "the simulator"
+            } else {
+                "the real systems"
+            }
+        };
+        anyhow::bail!(
+            "run {id} ran against {}; this run would go to {}",
+            world(*sim),
+            world(options.sim)
+        );
+    }
+    if let Some(Event::RunFinished {
+        outcome: Outcome::Ok,
+        ..
+    }) = record.finished()
+    {
+        anyhow::bail!("run {id} succeeded; there is nothing to resume");
+    }
+    Ok(())
 }

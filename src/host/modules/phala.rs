@@ -133,7 +133,7 @@ pub fn module(session: &Arc<Session>, config: Option<PhalaConfig>) -> NativeModu
              e.g. from `secrets::from_env_file`. An empty map leaves the CVM's env unchanged.",
         ),
     ] {
-        let (p, planned) = (phala.clone(), phala.clone());
+        let (p, prepared) = (phala.clone(), phala.clone());
         m.add(
             NativeFn::mutation("deploy", params, "Map", doc, move |c| {
                 let DeployInputs { id, compose, env } = deploy_inputs(&p.session, c)?;
@@ -142,9 +142,8 @@ pub fn module(session: &Arc<Session>, config: Option<PhalaConfig>) -> NativeModu
                 })?;
                 Ok(deployment_map(&deployment, false)?)
             })
-            .planned(move |c| {
-                // Read and check every input, so a dry run catches a bad file.
-                let inputs = deploy_inputs(&planned.session, c)?;
+            .prepare(move |c| {
+                let inputs = deploy_inputs(&prepared.session, c)?;
                 Ok(planned_deployment(&inputs.id))
             }),
         );
@@ -174,7 +173,7 @@ pub fn module(session: &Arc<Session>, config: Option<PhalaConfig>) -> NativeModu
                 })?;
                 Ok(deployment_map(&deployment, false)?)
             })
-            .planned(|c| Ok(planned_deployment(&c.str(0)))),
+            .prepare(|c| Ok(planned_deployment(&c.str(0)))),
         );
     }
 

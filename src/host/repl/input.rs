@@ -117,7 +117,13 @@ impl Input {
             Some(dir) => std::fs::create_dir_all(dir).map_err(ReadlineError::from),
             None => Ok(()),
         }
-        .and_then(|()| editor.save_history(path));
+        .and_then(|()| editor.save_history(path))
+        .and_then(|()| {
+            // Only the operator reads what they typed.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&*path, std::fs::Permissions::from_mode(0o600))
+                .map_err(ReadlineError::from)
+        });
         if let Err(e) = saved {
             warn(&format!("cannot save history to {}: {e}", path.display()));
         }
