@@ -34,6 +34,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// `850ms`, `2.4s`, `3m05s`.
+pub fn human(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +58,14 @@ mod tests {
         assert!(parse("soon").unwrap_err().contains("`soon`"));
         assert!(parse("5").is_err());
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human(850), "850ms");
+        assert_eq!(human(2400), "2.4s");
+        assert_eq!(human(185_000), "3m05s");
+        assert_eq!(parse(&human(185_000)), Ok(Duration::from_secs(185)));
         assert!(
             parse("99999999999999999999h").is_err(),
             "too long must not panic"

@@ -4,6 +4,7 @@
 //! Layers, each knowing only those below it:
 //! `cli` -> `host` (Rhai engine, effects, journal, redaction, REPL) -> `clients` and `sim`.
 
+pub mod backoff;
 pub mod cli;
 pub mod clients;
 pub mod duration;

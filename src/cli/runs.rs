@@ -5,9 +5,9 @@ use std::path::Path;
 use console::style;
 
 use super::{exit, fatal};
+use crate::duration::human as format_duration;
 use crate::host::event::{Event, Outcome};
 use crate::host::journal::Record;
-use crate::host::output::format_duration;
 
 pub fn runs(dir: &Path, id: Option<&str>) -> i32 {
     match id {

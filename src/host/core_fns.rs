@@ -12,11 +12,11 @@ use super::diagnostic::{describe_error, error_kind};
 use super::duration;
 use super::event::{Event, Outcome};
 use super::native::{Call, Fail, NativeFn, NativeModule, Ty};
-use super::output::format_duration;
 use super::retry::RetryPolicy;
 use super::runtime;
 use super::session::Session;
 use super::settings;
+use crate::duration::human as format_duration;
 use crate::error::{Error, ErrorKind};
 
 pub fn module(session: &Arc<Session>, defaults: &BTreeMap<String, String>) -> NativeModule {

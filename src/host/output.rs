@@ -9,6 +9,7 @@ use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::event::{Event, Outcome};
+use crate::duration::human as format_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -224,27 +225,4 @@ fn println_flush(line: &str) {
 
 fn leaf(path: &str) -> &str {
     path.rsplit(" / ").next().unwrap_or(path)
-}
-
-/// `850ms`, `2.4s`, `3m05s`.
-pub fn format_duration(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(format_duration(850), "850ms");
-        assert_eq!(format_duration(2400), "2.4s");
-        assert_eq!(format_duration(185_000), "3m05s");
-    }
 }

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -63,11 +62,7 @@ impl RetryPolicy {
     /// The pause before attempt `attempt + 1` (0-based), with jitter so that many clients do
     /// not retry in lockstep.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_backoff);
-        base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+        crate::backoff::delay(self.initial_backoff, 2.0, self.max_backoff, attempt, true)
     }
 }
 

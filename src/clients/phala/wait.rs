@@ -114,7 +114,7 @@ fn timeout_error(
     last: Option<&Cvm>,
     last_error: Option<&Error>,
 ) -> Error {
-    let secs = format_secs(timeout);
+    let secs = crate::duration::human(timeout.as_millis() as u64);
     let op = deployment
         .correlation_id
         .as_deref()
@@ -146,14 +146,4 @@ fn timeout_error(
         )
     };
     Error::new(ErrorKind::Remote, "phala", message).with_hint(hint)
-}
-
-/// `300s`, `1.5s`.
-fn format_secs(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
 }
