@@ -30,10 +30,6 @@ impl Output {
         Output { format, spinners }
     }
 
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
     /// Shows one already-redacted event. `depth` is the step nesting level.
     pub fn show(&self, event: &Event, json: &serde_json::Value, depth: usize) {
         match self.format {

@@ -129,11 +129,6 @@ impl Session {
         *self.journal.lock().expect("journal lock") = Some(journal);
     }
 
-    pub fn record_path(&self) -> Option<PathBuf> {
-        let journal = self.journal.lock().expect("journal lock");
-        journal.as_ref().map(|j| j.path().to_path_buf())
-    }
-
     /// Redacts an event, writes it to the run record, then shows it. Fails only when the
     /// record cannot be written, which callers about to mutate must treat as fatal.
     pub fn emit(&self, event: Event) -> Result<()> {
@@ -331,10 +326,6 @@ impl Session {
             plan: self.plan(),
         });
         exit_code
-    }
-
-    pub fn output_format(&self) -> Format {
-        self.output.format()
     }
 }
 
