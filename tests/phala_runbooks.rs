@@ -411,3 +411,17 @@ fn a_deploy_with_a_missing_compose_file_fails_before_anything_is_recorded() {
     assert!(stderr(&output).contains("cannot read compose file no/such/compose.yml"));
     assert!(!ws.events().iter().any(|e| e["event"] == "mutation"));
 }
+
+#[test]
+fn a_simulated_update_too_fast_to_observe_is_refused() {
+    let ws = Workspace::new();
+    ws.runbook()
+        .args(["run", "update", "--sim"])
+        .env("RUNBOOK_SIM_PULL_DELAY", "0s")
+        .env("RUNBOOK_SIM_BOOT_DELAY", "0s")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "an update must take at least 10ms",
+        ));
+}

@@ -40,6 +40,9 @@ pub use world::{Timing, World};
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// The shortest simulated update: long enough to be observed by a waiter.
+pub const MIN_UPDATE_TIME: Duration = Duration::from_millis(10);
+
 /// How to start the simulator.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -169,6 +172,18 @@ pub struct Sim;
 impl Sim {
     /// Binds, loads or creates the world, and serves until [`SimHandle::shutdown`] (or drop).
     pub async fn start(options: SimOptions) -> Result<SimHandle> {
+        // A waiter must see an update happen; one that is over before the answer to the
+        // PATCH arrives looks exactly like one that never started.
+        if options.pull_delay + options.boot_delay < MIN_UPDATE_TIME {
+            return Err(Error::invalid(
+                "sim",
+                format!(
+                    "an update must take at least {}ms (pull delay plus boot delay); got {}ms",
+                    MIN_UPDATE_TIME.as_millis(),
+                    (options.pull_delay + options.boot_delay).as_millis()
+                ),
+            ));
+        }
         let addr = options
             .addr
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
