@@ -20,6 +20,17 @@ fn against(ws: &Workspace, sim: &runbook::sim::SimHandle) -> assert_cmd::Command
     cmd
 }
 
+/// `runbook run update --sim ARGS...` with quick simulated updates.
+fn update_on_sim(ws: &Workspace, args: &[&str]) -> std::process::Output {
+    ws.runbook()
+        .args(["run", "update", "--sim"])
+        .args(args)
+        .env("RUNBOOK_SIM_PULL_DELAY", "100ms")
+        .env("RUNBOOK_SIM_BOOT_DELAY", "200ms")
+        .output()
+        .unwrap()
+}
+
 fn rollout_script(ws: &Workspace) -> std::path::PathBuf {
     ws.script(
         "rollout.rhai",
@@ -157,13 +168,7 @@ fn without_credentials_phala_fails_with_an_auth_error_naming_where_to_put_them()
 #[test]
 fn the_update_runbook_runs_on_the_simulator() {
     let ws = Workspace::new();
-    let output = ws
-        .runbook()
-        .args(["run", "update", "--sim"])
-        .env("RUNBOOK_SIM_PULL_DELAY", "100ms")
-        .env("RUNBOOK_SIM_BOOT_DELAY", "200ms")
-        .output()
-        .unwrap();
+    let output = update_on_sim(&ws, &[]);
     let err = stderr(&output);
     assert!(output.status.success(), "{err}");
     for step in [
@@ -184,19 +189,7 @@ fn the_update_runbook_runs_on_the_simulator() {
 #[test]
 fn a_fault_from_the_command_line_fails_the_update_with_a_clear_error() {
     let ws = Workspace::new();
-    let output = ws
-        .runbook()
-        .args([
-            "run",
-            "update",
-            "--sim",
-            "--fault",
-            &format!("cvm={MUX_CVM}:pull-fail"),
-        ])
-        .env("RUNBOOK_SIM_PULL_DELAY", "100ms")
-        .env("RUNBOOK_SIM_BOOT_DELAY", "200ms")
-        .output()
-        .unwrap();
+    let output = update_on_sim(&ws, &["--fault", &format!("cvm={MUX_CVM}:pull-fail")]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(err.contains("✓ Roll out OpenClaw"), "{err}");
@@ -216,17 +209,10 @@ fn a_fault_from_the_command_line_fails_the_update_with_a_clear_error() {
 #[test]
 fn the_preflight_refuses_a_mux_role_on_a_cvm_without_mux_in_its_name() {
     let ws = Workspace::new();
-    let output = ws
-        .runbook()
-        .args([
-            "run",
-            "update",
-            "--sim",
-            "--var",
-            &format!("PHALA_MUX_CVM_IDS={OPENCLAW_CVM}"),
-        ])
-        .output()
-        .unwrap();
+    let output = update_on_sim(
+        &ws,
+        &["--var", &format!("PHALA_MUX_CVM_IDS={OPENCLAW_CVM}")],
+    );
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(err.contains("does not contain \"mux\""), "{err}");

@@ -114,6 +114,14 @@ enum Outcome {
     Recovered(Box<Cvm>),
 }
 
+fn build_error(e: reqwest::Error) -> Error {
+    Error::new(
+        ErrorKind::Invalid,
+        SYSTEM,
+        format!("cannot build the HTTP client: {e}"),
+    )
+}
+
 /// Compose file plus pre-launch script may not exceed this (the CLI refuses beyond it).
 pub const MAX_COMPOSE_BYTES: usize = 200 * 1024;
 
@@ -144,24 +152,12 @@ impl PhalaClient {
             .timeout(options.request_timeout)
             .connect_timeout(options.request_timeout.min(Duration::from_secs(10)))
             .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Invalid,
-                    SYSTEM,
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
+            .map_err(build_error)?;
         let plain = reqwest::Client::builder()
             .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
             .timeout(options.request_timeout)
             .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Invalid,
-                    SYSTEM,
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
+            .map_err(build_error)?;
         Ok(PhalaClient {
             inner: Arc::new(Inner {
                 http,
