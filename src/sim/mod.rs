@@ -4,7 +4,7 @@
 //! - `/api/v1/…`: the Phala Cloud API ([`phala_api`]), so `PHALA_CLOUD_API_PREFIX` can point
 //!   the official CLI or [`crate::clients::phala::PhalaClient`] at it;
 //! - `/gateway/<app_id>-<port>/…`: what the dstack gateway exposes ([`gateway`]);
-//! - `/_sim/…`: controls for another process: `GET/POST/DELETE /_sim/faults`,
+//! - `/_sim/…`: controls for another process ([`control`]): `GET/POST/DELETE /_sim/faults`,
 //!   `DELETE /_sim/faults/{id}`, `GET /_sim/world`, `POST /_sim/clock` (`{"advance_ms": n}`).
 //!
 //! Faults ([`faults`]) are applied in front of the routes, so a dropped connection really
@@ -12,6 +12,7 @@
 //! is lost.
 
 pub mod compose;
+mod control;
 pub mod faults;
 pub mod gateway;
 pub mod persist;
@@ -24,13 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
 use axum::http::{Request, Response, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tower::ServiceExt;
@@ -225,7 +222,7 @@ impl Sim {
         state.save_if_dirty();
         let router = phala_api::router(state.clone())
             .merge(gateway::router(state.clone()))
-            .merge(control_router(state.clone()));
+            .merge(control::router(state.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(serve(listener, router, state.clone(), stop_rx));
         tracing::info!(target: "sim", %addr, "simulated Phala Cloud listening");
@@ -456,87 +453,4 @@ fn fault_answer(effect: Effect) -> std::result::Result<Response<Body>, DropConne
             .insert("retry-after", axum::http::HeaderValue::from_static("1"));
     }
     Ok(response)
-}
-
-fn control_router(state: Arc<SimState>) -> Router {
-    Router::new()
-        .route(
-            "/_sim/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
-        .route("/_sim/faults/{id}", delete(remove_fault))
-        .route("/_sim/world", get(get_world))
-        .route("/_sim/clock", post(advance_clock))
-        .with_state(state)
-}
-
-async fn list_faults(State(state): State<Arc<SimState>>) -> impl IntoResponse {
-    let faults = state.faults();
-    Json(
-        faults
-            .list()
-            .iter()
-            .map(|f| json!({ "id": f.id, "fault": f.fault.to_string(), "fired": f.fired }))
-            .collect::<Vec<_>>(),
-    )
-}
-
-/// Accepts `{"fault": "<text>"}` or the bare text.
-async fn add_fault(State(state): State<Arc<SimState>>, body: String) -> axum::response::Response {
-    let text = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("fault").and_then(|f| f.as_str()).map(str::to_string))
-        .unwrap_or(body);
-    let fault: Fault = match text.parse() {
-        Ok(f) => f,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": e.to_string() })),
-            )
-                .into_response();
-        }
-    };
-    match state.inject(fault.clone()) {
-        Ok(id) => (
-            StatusCode::CREATED,
-            Json(json!({ "id": id, "fault": fault.to_string() })),
-        )
-            .into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e.message }))).into_response(),
-    }
-}
-
-async fn clear_faults(State(state): State<Arc<SimState>>) -> StatusCode {
-    state.faults().clear();
-    StatusCode::NO_CONTENT
-}
-
-async fn remove_fault(State(state): State<Arc<SimState>>, Path(id): Path<u64>) -> StatusCode {
-    if state.faults().remove(id) {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
-}
-
-async fn get_world(State(state): State<Arc<SimState>>) -> impl IntoResponse {
-    Json(serde_json::to_value(&*state.world()).expect("the world serialises"))
-}
-
-async fn advance_clock(
-    State(state): State<Arc<SimState>>,
-    Json(body): Json<serde_json::Value>,
-) -> axum::response::Response {
-    match body.get("advance_ms").and_then(|v| v.as_u64()) {
-        Some(ms) => {
-            state.clock.advance(Duration::from_millis(ms));
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "expected {\"advance_ms\": <whole number>}" })),
-        )
-            .into_response(),
-    }
 }
