@@ -4,7 +4,7 @@
 //! - `/api/v1/…`: the Phala Cloud API ([`phala_api`]), so `PHALA_CLOUD_API_PREFIX` can point
 //!   the official CLI or [`crate::clients::phala::PhalaClient`] at it;
 //! - `/gateway/<app_id>-<port>/…`: what the dstack gateway exposes ([`gateway`]);
-//! - `/_sim/…`: controls for another process ([`control`]): `GET/POST/DELETE /_sim/faults`,
+//! - `/_sim/…`: controls for another process (`control.rs`): `GET/POST/DELETE /_sim/faults`,
 //!   `DELETE /_sim/faults/{id}`, `GET /_sim/world`, `POST /_sim/clock` (`{"advance_ms": n}`).
 //!
 //! Faults ([`faults`]) are applied in front of the routes, so a dropped connection really
