@@ -90,8 +90,9 @@ impl Output {
                             style("✗").red().for_stderr(),
                             leaf(path)
                         );
-                        if let Some(error) = error {
-                            eprintln!("{pad}  {}", style(error).red().for_stderr());
+                        // One line here; the run's end shows it whole, with hint and place.
+                        if let Some(line) = error.as_deref().and_then(|e| e.lines().next()) {
+                            eprintln!("{pad}  {}", style(line).red().for_stderr());
                         }
                     }
                 }
