@@ -49,6 +49,22 @@ fn reports_unknown_functions_including_module_typos() {
 }
 
 #[test]
+fn reports_typos_in_stdlib_module_functions() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "roles_typo.rhai",
+        "import \"roles\" as roles;\nroles::resolve(\"mux\");\nroles::resolv(\"mux\");\n",
+    );
+    ws.runbook()
+        .args(["check", script.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::ends_with(
+            "roles_typo.rhai:3:1: unknown function `roles::resolv` (did you mean `roles::resolve`?)\n",
+        ));
+}
+
+#[test]
 fn reports_undefined_variables_and_missing_modules() {
     let ws = Workspace::new();
     let undefined = ws.script("undefined.rhai", "let a = 1;\nprint(b);\n");

@@ -117,18 +117,14 @@ impl Catalog {
         names.into_iter().collect()
     }
 
-    /// A similar known name, for "did you mean" hints.
+    /// A similar host or built-in function name, for "did you mean" hints.
     pub fn suggest(&self, wrong: &str) -> Option<String> {
         let candidates = self
             .fns
             .iter()
             .map(FnDoc::qualified)
             .chain(self.global_names.iter().cloned());
-        candidates
-            .map(|c| (edit_distance(wrong, &c), c))
-            .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-            .min()
-            .map(|(_, c)| c)
+        closest(wrong, candidates)
     }
 
     /// `runbook fns NAME` and `:help NAME`: signatures, effect, full doc.
@@ -189,6 +185,15 @@ impl Catalog {
         text.push_str("\n ! = mutation: recorded before it runs, not run in --dry-run\n");
         text.trim_start().to_string()
     }
+}
+
+/// The candidate nearest to `wrong`, if it is near enough to be what was meant.
+pub fn closest(wrong: &str, candidates: impl Iterator<Item = String>) -> Option<String> {
+    candidates
+        .map(|c| (edit_distance(wrong, &c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min()
+        .map(|(_, c)| c)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

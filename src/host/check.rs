@@ -7,9 +7,16 @@ use std::fmt;
 
 use rhai::{ASTNode, Engine, Expr, OptimizationLevel, Position, Stmt};
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, closest};
 use super::engine::Host;
 use super::scripts::{Script, StdlibResolver};
+
+fn unknown(name: &str, similar: Option<String>) -> String {
+    match similar {
+        Some(similar) => format!("unknown function `{name}` (did you mean `{similar}`?)"),
+        None => format!("unknown function `{name}`"),
+    }
+}
 
 /// One problem, printed as `file:line:col: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,14 +112,24 @@ impl<'a> Checker<'a> {
             let name = call.name.as_str();
             if call.namespace.is_empty() {
                 if !self.catalog.global_names.contains(name) && !script_fns.contains(name) {
-                    problems.push(problem(pos, self.unknown(name)));
+                    let similar = self
+                        .catalog
+                        .suggest(name)
+                        .or_else(|| closest(name, script_fns.iter().cloned()));
+                    problems.push(problem(pos, unknown(name, similar)));
                 }
                 return true;
             }
             let module = call.namespace.root();
             let pos = call.namespace.position();
+            let qualified = format!("{module}::{name}");
             let known = match imports.get(module) {
-                Some(Some(fns)) => fns.contains(name),
+                Some(Some(fns)) if fns.contains(name) => true,
+                Some(Some(fns)) => {
+                    let similar = closest(&qualified, fns.iter().map(|f| format!("{module}::{f}")));
+                    problems.push(problem(pos, unknown(&qualified, similar)));
+                    return true;
+                }
                 Some(None) => true, // already reported as a missing module
                 None if self.catalog.is_module(module) => self.catalog.has_module_fn(module, name),
                 None => {
@@ -124,18 +141,14 @@ impl<'a> Checker<'a> {
                 }
             };
             if !known {
-                problems.push(problem(pos, self.unknown(&format!("{module}::{name}"))));
+                problems.push(problem(
+                    pos,
+                    unknown(&qualified, self.catalog.suggest(&qualified)),
+                ));
             }
             true
         });
         problems
-    }
-
-    fn unknown(&self, name: &str) -> String {
-        match self.catalog.suggest(name) {
-            Some(similar) => format!("unknown function `{name}` (did you mean `{similar}`?)"),
-            None => format!("unknown function `{name}`"),
-        }
     }
 
     /// The functions a stdlib module defines, or why they cannot be known.
