@@ -430,3 +430,41 @@ fn an_absurd_duration_is_an_error_not_a_crash() {
     let last = ws.events().pop().unwrap();
     assert_eq!(last["event"], "run_finished");
 }
+
+/// `runbook run SCRIPT` in a pseudo-terminal, as an operator runs it.
+fn in_terminal(ws: &Workspace, script: &std::path::Path) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"));
+    cmd.args(["run", script.to_str().unwrap()])
+        .env("RUNBOOK_RUNS_DIR", ws.runs_dir())
+        .env("NO_COLOR", "1");
+    rexpect::session::spawn_command(cmd, Some(20_000)).unwrap()
+}
+
+#[test]
+fn confirm_asks_on_a_terminal_and_a_no_stops_the_run() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "ask.rhai",
+        r#"confirm("Delete the mux volume?"); print("deleted");"#,
+    );
+    let mut yes = in_terminal(&ws, &script);
+    yes.exp_string("Delete the mux volume? [y/N]").unwrap();
+    yes.send_line("y").unwrap();
+    yes.exp_string("deleted").unwrap();
+    yes.exp_eof().unwrap();
+
+    let mut no = in_terminal(&ws, &script);
+    no.exp_string("Delete the mux volume? [y/N]").unwrap();
+    no.send_line("n").unwrap();
+    no.exp_string("not confirmed: Delete the mux volume?")
+        .unwrap();
+    let rest = no.exp_eof().unwrap();
+    assert!(!rest.contains("deleted"), "{rest}");
+    let answers: Vec<_> = ws
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "confirm")
+        .map(|e| e["answer"].clone())
+        .collect();
+    assert_eq!(answers, vec![true, false]);
+}

@@ -58,9 +58,9 @@ impl Journal {
     }
 }
 
-/// A run id that sorts by start time: `20261204T153900Z-3f9a`.
+/// A run id that sorts by start time, to the millisecond: `20261204T153900123Z-3f9a`.
 pub fn new_run_id() -> String {
-    let stamp = utc_timestamp(SystemTime::now())[..19].replace(['-', ':'], "");
+    let stamp = utc_timestamp(SystemTime::now())[..23].replace(['-', ':', '.'], "");
     format!("{stamp}Z-{:04x}", rand::random::<u16>())
 }
 
@@ -202,6 +202,11 @@ mod tests {
     #[test]
     fn run_ids_sort_by_time() {
         let id = new_run_id();
-        assert_eq!(id.len(), "20261204T153900Z-3f9a".len(), "{id}");
+        assert_eq!(id.len(), "20261204T153900123Z-3f9a".len(), "{id}");
+        let later = {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            new_run_id()
+        };
+        assert!(later > id, "{later} sorts after {id}");
     }
 }

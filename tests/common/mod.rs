@@ -47,15 +47,16 @@ impl Workspace {
         cmd
     }
 
-    /// Every run record written so far, concatenated.
+    /// Every run record written so far, oldest first, concatenated.
     pub fn records(&self) -> String {
-        let mut text = String::new();
-        if let Ok(entries) = std::fs::read_dir(self.runs_dir()) {
-            for entry in entries.flatten() {
-                text.push_str(&std::fs::read_to_string(entry.path()).unwrap());
-            }
-        }
-        text
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.runs_dir())
+            .map(|entries| entries.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.sort(); // run ids sort by start time
+        paths
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
     }
 
     /// The events of the only run record, parsed.
