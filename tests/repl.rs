@@ -204,6 +204,25 @@ fn ctrl_c_stops_a_running_line_and_the_repl_goes_on() {
 }
 
 #[test]
+fn ctrl_c_at_a_confirm_question_stops_the_line_and_leaves_the_next_one_alone() {
+    let env = Env::new();
+    let mut repl = env.spawn();
+    repl.0
+        .send_line(r#"confirm("Wipe it?"); print("wiped")"#)
+        .unwrap();
+    repl.expect("Wipe it? [y/N]");
+    repl.0.send_control('c').unwrap();
+    let out = repl.prompt();
+    assert!(out.contains("interrupted by Ctrl-C"), "{out}");
+    assert!(!out.contains("wiped"), "{out}");
+    assert!(
+        repl.line("3 + 3").contains("=> 6"),
+        "the next line reached the REPL"
+    );
+    repl.quit();
+}
+
+#[test]
 fn ctrl_c_at_the_prompt_clears_the_line() {
     let env = Env::new();
     let mut repl = env.spawn();

@@ -468,3 +468,22 @@ fn confirm_asks_on_a_terminal_and_a_no_stops_the_run() {
         .collect();
     assert_eq!(answers, vec![true, false]);
 }
+
+#[test]
+fn ctrl_c_at_a_confirm_question_interrupts_the_run() {
+    let ws = Workspace::new();
+    let script = ws.script(
+        "ask.rhai",
+        r#"step("Ask", || confirm("Wipe it?")); print("wiped");"#,
+    );
+    let mut run = in_terminal(&ws, &script);
+    run.exp_string("Wipe it? [y/N]").unwrap();
+    run.send_control('c').unwrap();
+    let rest = run.exp_eof().unwrap();
+    assert!(!rest.contains("wiped"), "{rest}");
+    match run.process().wait().unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 130),
+        other => panic!("unexpected end: {other:?}"),
+    }
+    assert_eq!(ws.events().pop().unwrap()["stopped_at"], "Ask");
+}

@@ -235,28 +235,7 @@ fn confirm(session: &Session, message: &str) -> Result<Dynamic, Fail> {
         .with_hint("re-run with --yes to answer yes, or run it from a terminal")
         .into());
     }
-    let prompt = format!(
-        "{} {message} [y/N] ",
-        console::style("?").yellow().for_stderr()
-    );
-    // No spinner here: its redraws would erase the question.
-    let line = runtime::block_on(async move {
-        tokio::task::spawn_blocking(move || {
-            eprint!("{prompt}");
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).map(|_| line)
-        })
-        .await
-    })?;
-    let answer = matches!(
-        line.ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default()
-            .trim()
-            .to_lowercase()
-            .as_str(),
-        "y" | "yes"
-    );
+    let answer = ask(&format!("? {message} [y/N] "))?;
     answered(answer, "terminal");
     if !answer {
         return Err(Error::invalid("host", format!("not confirmed: {message}"))
@@ -264,6 +243,26 @@ fn confirm(session: &Session, message: &str) -> Result<Dynamic, Fail> {
             .into());
     }
     Ok(true.into())
+}
+
+/// Asks on the terminal itself (not stdout, which may carry `--json` events). The line
+/// editor reads in raw mode, so Ctrl-C comes back as an answer instead of leaving a read
+/// behind that would swallow the operator's next line.
+fn ask(prompt: &str) -> Result<bool, Error> {
+    use rustyline::error::ReadlineError;
+    let config = rustyline::Config::builder()
+        .behavior(rustyline::Behavior::PreferTerm)
+        .auto_add_history(false)
+        .build();
+    let cannot =
+        |e: ReadlineError| Error::invalid("host", format!("cannot ask on the terminal: {e}"));
+    let mut editor = rustyline::DefaultEditor::with_config(config).map_err(cannot)?;
+    match editor.readline(prompt) {
+        Ok(line) => Ok(matches!(line.trim().to_lowercase().as_str(), "y" | "yes")),
+        Err(ReadlineError::Interrupted) => Err(Error::interrupted()),
+        Err(ReadlineError::Eof) => Ok(false),
+        Err(e) => Err(cannot(e)),
+    }
 }
 
 fn retry(
