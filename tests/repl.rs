@@ -244,19 +244,29 @@ fn ctrl_c_at_the_prompt_clears_the_line() {
 #[test]
 fn history_is_saved_on_quit_and_recalled_next_time() {
     let env = Env::new();
+    // A history file left readable by others is made private on save.
+    use std::os::unix::fs::PermissionsExt;
+    let file = env.path("state/runbook/history");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut repl = env.spawn();
     repl.line("40 + 2");
     repl.line("let t = secrets::wrap(\"typed-in-secret-771\");");
+    // Typed as a plain string first, and only made a secret on a later line.
+    repl.line("let k = \"later-secret-4242\";");
+    repl.line("let s = secrets::wrap(k);");
     repl.line("let z = 1;");
     repl.quit();
     let history = env.history();
     assert!(history.contains("40 + 2"), "{history:?}");
     assert!(history.contains("secrets::wrap(\"***\")"), "{history:?}");
-    assert!(
-        !history.contains("typed-in-secret-771"),
-        "a secret in the history: {history:?}"
-    );
-    use std::os::unix::fs::PermissionsExt;
+    for secret in ["typed-in-secret-771", "later-secret-4242"] {
+        assert!(
+            !history.contains(secret),
+            "a secret in the history: {history:?}"
+        );
+    }
     let mode = std::fs::metadata(env.path("state/runbook/history"))
         .unwrap()
         .permissions()
@@ -264,7 +274,7 @@ fn history_is_saved_on_quit_and_recalled_next_time() {
     assert_eq!(mode & 0o777, 0o600);
 
     let mut repl = env.spawn();
-    repl.keys("\x1b[A\x1b[A\x1b[A\x1b[A"); // Up past :quit, `let z` and `let t`, to 40 + 2
+    repl.keys("\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A"); // Up past :quit and four lets, to 40 + 2
     let out = repl.enter();
     assert!(out.contains("=> 42"), "{out}");
     repl.quit();

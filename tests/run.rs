@@ -416,6 +416,39 @@ fn the_record_names_the_step_the_run_stopped_in_not_a_handled_one() {
         ws.events().pop().unwrap()["stopped_at"],
         "Outer / Real work"
     );
+
+    let ws = Workspace::new();
+    let script = ws.script(
+        "own.rhai",
+        r#"
+        step("Outer", || {
+            try { step("Optional probe", || fail("probe failed")); } catch {}
+            fail("the outer step's own failure");
+        });
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .code(1);
+    assert_eq!(ws.events().pop().unwrap()["stopped_at"], "Outer");
+
+    let ws = Workspace::new();
+    let script = ws.script(
+        "outside.rhai",
+        r#"
+        try { step("Optional probe", || fail("probe failed")); } catch {}
+        step("Work", || 1);
+        fail("after every step");
+        "#,
+    );
+    ws.runbook()
+        .args(["run", script.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let last = ws.events().pop().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert!(last.get("stopped_at").is_none(), "{last}");
 }
 
 #[test]
@@ -436,7 +469,8 @@ fn in_terminal(ws: &Workspace, script: &std::path::Path) -> rexpect::session::Pt
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"));
     cmd.args(["run", script.to_str().unwrap()])
         .env("RUNBOOK_RUNS_DIR", ws.runs_dir())
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
     rexpect::session::spawn_command(cmd, Some(20_000)).unwrap()
 }
 
@@ -486,4 +520,18 @@ fn ctrl_c_at_a_confirm_question_interrupts_the_run() {
         other => panic!("unexpected end: {other:?}"),
     }
     assert_eq!(ws.events().pop().unwrap()["stopped_at"], "Ask");
+}
+
+#[test]
+fn confirm_refuses_a_terminal_it_cannot_drive() {
+    let ws = Workspace::new();
+    let script = ws.script("ask.rhai", r#"confirm("Wipe it?"); print("wiped");"#);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"));
+    cmd.args(["run", script.to_str().unwrap()])
+        .env("RUNBOOK_RUNS_DIR", ws.runs_dir())
+        .env("TERM", "dumb");
+    let mut run = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    run.exp_string("no terminal to ask on").unwrap();
+    let rest = run.exp_eof().unwrap();
+    assert!(!rest.contains("wiped"), "{rest}");
 }

@@ -227,7 +227,10 @@ fn confirm(session: &Session, message: &str) -> Result<Dynamic, Fail> {
         answered(true, "--yes");
         return Ok(true.into());
     }
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+    // The line editor cannot drive these terminals: it would prompt on stdout and miss Ctrl-C.
+    let dumb =
+        std::env::var("TERM").is_ok_and(|t| ["dumb", "cons25", "emacs"].contains(&t.as_str()));
+    if dumb || !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(Error::invalid(
             "host",
             format!("confirm(\"{message}\") needs an answer, but there is no terminal to ask on"),

@@ -103,7 +103,8 @@ impl Repl {
             // After evaluation, so a secret this input defined is masked in the history too.
             input.remember(&self.host.session.redactor.redact(code.trim_end()));
         }
-        input.save_history();
+        let redactor = self.host.session.redactor.clone();
+        input.save_history(|entry| redactor.redact(entry));
     }
 
     /// Runs a script file or runbook, keeping its functions and variables.

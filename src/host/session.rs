@@ -66,8 +66,9 @@ pub struct Session {
     journal: Mutex<Option<Journal>>,
     steps: Mutex<Vec<String>>,
     plan: Mutex<Vec<String>>,
-    /// The innermost step that failed or was interrupted.
-    stopped_at: Mutex<Option<String>>,
+    /// The latest step failure: its path and error, innermost when an error escapes
+    /// several steps.
+    failed: Mutex<Option<(String, String)>>,
     /// Steps completed by the resumed run, with their recorded results.
     resumed: HashMap<String, Option<serde_json::Value>>,
     started: Instant,
@@ -92,7 +93,7 @@ impl Session {
             journal: Mutex::new(None),
             steps: Mutex::new(Vec::new()),
             plan: Mutex::new(Vec::new()),
-            stopped_at: Mutex::new(None),
+            failed: Mutex::new(None),
             resumed,
             started: Instant::now(),
             options,
@@ -212,19 +213,17 @@ impl Session {
         result: Option<serde_json::Value>,
     ) {
         self.steps.lock().expect("steps lock").pop();
-        let mut stopped_at = self.stopped_at.lock().expect("stopped_at lock");
-        let inside = |path: &str| path.starts_with(&format!("{} / ", guard.path));
-        match (outcome, stopped_at.as_deref()) {
-            // The failure of a step inside this one was handled.
-            (Outcome::Ok, Some(inner)) if inner == guard.path || inside(inner) => {
-                *stopped_at = None
+        if let (Outcome::Failed | Outcome::Interrupted, Some(error)) = (outcome, &error) {
+            let mut failed = self.failed.lock().expect("failed lock");
+            // The same error escaping an enclosing step keeps the innermost step; any other
+            // error (this step's own, after a handled inner failure) is this step's.
+            let propagated = failed.as_ref().is_some_and(|(path, inner)| {
+                inner == error && path.starts_with(&format!("{} / ", guard.path))
+            });
+            if !propagated {
+                *failed = Some((guard.path.clone(), error.clone()));
             }
-            (Outcome::Ok, _) => {}
-            // This step fails because a step inside it failed: that one is where it stopped.
-            (_, Some(inner)) if inside(inner) => {}
-            _ => *stopped_at = Some(guard.path.clone()),
         }
-        drop(stopped_at);
         self.note(Event::StepFinished {
             path: guard.path,
             outcome,
@@ -311,11 +310,18 @@ impl Session {
 
     /// Writes the final event and returns the exit code.
     pub fn finish(&self, outcome: Outcome, exit_code: i32, error: Option<String>) -> i32 {
-        let stopped_at = match outcome {
-            Outcome::Ok => None,
-            _ => self
-                .current_step()
-                .or_else(|| self.stopped_at.lock().expect("stopped_at lock").clone()),
+        // The run stopped in a step only if the error that ended it is the one that step
+        // failed with; an error handled inside the script stopped nothing.
+        let stopped_at = match (outcome, &error) {
+            (Outcome::Ok, _) => None,
+            (_, Some(error)) => self
+                .failed
+                .lock()
+                .expect("failed lock")
+                .as_ref()
+                .filter(|(_, step_error)| error.starts_with(step_error.as_str()))
+                .map(|(path, _)| path.clone()),
+            (_, None) => None,
         };
         self.note(Event::RunFinished {
             outcome,

@@ -171,13 +171,14 @@ impl Sim {
     pub async fn start(options: SimOptions) -> Result<SimHandle> {
         // A waiter must see an update happen; one that is over before the answer to the
         // PATCH arrives looks exactly like one that never started.
-        if options.pull_delay + options.boot_delay < MIN_UPDATE_TIME {
+        let update_time = options.pull_delay.saturating_add(options.boot_delay);
+        if update_time < MIN_UPDATE_TIME {
             return Err(Error::invalid(
                 "sim",
                 format!(
                     "an update must take at least {}ms (pull delay plus boot delay); got {}ms",
                     MIN_UPDATE_TIME.as_millis(),
-                    (options.pull_delay + options.boot_delay).as_millis()
+                    update_time.as_millis()
                 ),
             ));
         }

@@ -743,15 +743,16 @@ impl SimCvm {
         timing: Timing,
         now_ms: u64,
     ) {
-        let ms = |d: Duration| d.as_millis() as u64;
+        // Saturating: an absurd delay means "never", not an overflow.
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let pulled_at_ms = if kind == OpKind::Update {
-            now_ms + ms(timing.pull_delay)
+            now_ms.saturating_add(ms(timing.pull_delay))
         } else {
             now_ms
         };
         let done_at_ms = match kind {
-            OpKind::Stop => now_ms + ms(timing.boot_delay) / 2,
-            _ => pulled_at_ms + ms(timing.boot_delay),
+            OpKind::Stop => now_ms.saturating_add(ms(timing.boot_delay) / 2),
+            _ => pulled_at_ms.saturating_add(ms(timing.boot_delay)),
         };
         let booting = kind != OpKind::Stop;
         self.operation = Some(Operation {

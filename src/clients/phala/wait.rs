@@ -41,7 +41,10 @@ impl PhalaClient {
         mut on_poll: impl FnMut(&Cvm),
     ) -> Result<Cvm> {
         let started = Instant::now();
-        let deadline = started + options.timeout;
+        // A timeout too large to add is no timeout.
+        let deadline = started
+            .checked_add(options.timeout)
+            .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
         let mut interval = options.initial_interval.max(Duration::from_millis(10));
         let mut observed = false;
         let mut last: Option<Cvm> = None;

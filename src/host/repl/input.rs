@@ -104,8 +104,10 @@ impl Input {
         }
     }
 
-    /// Writes the history file. Losing history is not worth failing the session for.
-    pub fn save_history(&mut self) {
+    /// Writes the history file, every entry passed through `redact` again: a secret loaded
+    /// after a line was typed is masked in that line too. Losing history is not worth
+    /// failing the session for.
+    pub fn save_history(&mut self, redact: impl Fn(&str) -> String) {
         let Input::Terminal {
             editor,
             history: Some(path),
@@ -113,6 +115,11 @@ impl Input {
         else {
             return;
         };
+        let entries: Vec<String> = editor.history().iter().map(|e| redact(e)).collect();
+        let _ = editor.clear_history();
+        for entry in entries {
+            let _ = editor.add_history_entry(entry);
+        }
         let saved = match path.parent() {
             Some(dir) => std::fs::create_dir_all(dir).map_err(ReadlineError::from),
             None => Ok(()),
