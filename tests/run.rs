@@ -374,7 +374,14 @@ fn resume_refuses_a_dry_run_a_success_and_another_runbook() {
         .args(["run", other.to_str().unwrap(), "--resume", &ok])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("ran runbook `hello`, not `other`"));
+        .stderr(predicate::str::contains("ran `runbooks/hello.rhai`, not `"));
+    // The same name from another place is another script.
+    let elsewhere = ws.script("hello.rhai", "print(1);");
+    ws.runbook()
+        .args(["run", elsewhere.to_str().unwrap(), "--resume", &ok])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("ran `runbooks/hello.rhai`, not `"));
     ws.runbook()
         .args(["run", "hello", "--resume", "../../etc/passwd"])
         .assert()

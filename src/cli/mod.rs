@@ -142,6 +142,7 @@ impl RunOpts {
             settings.extend(crate::host::settings::load(file)?);
         }
         let options = SessionOptions {
+            script: runbook.clone(),
             runbook,
             dry_run: self.dry_run,
             yes: self.yes,

@@ -18,6 +18,7 @@ pub fn run(file: &str, mut options: SessionOptions, faults: Vec<Fault>) -> i32 {
         Err(e) => return fatal(e),
     };
     options.runbook = script.name();
+    options.script = script.origin.clone();
     let session = match Session::new(options, Redactor::global()) {
         Ok(session) => session,
         Err(e) => return fatal(format!("{e:#}")),

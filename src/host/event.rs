@@ -17,6 +17,9 @@ pub enum Event {
     RunStarted {
         run_id: String,
         runbook: String,
+        /// Where the script came from: a path, or `embedded:runbooks/NAME.rhai`.
+        #[serde(default)]
+        script: String,
         dry_run: bool,
         sim: bool,
         /// `--var` values, by name.

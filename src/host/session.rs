@@ -22,6 +22,9 @@ use crate::error::Error;
 pub struct SessionOptions {
     /// Runbook name as shown to the operator (`update`, `repl`).
     pub runbook: String,
+    /// Where the script came from (a path, or the embedded copy), so a resume can tell
+    /// `./runbooks/update.rhai` from another file called `update`.
+    pub script: String,
     pub dry_run: bool,
     pub yes: bool,
     pub format: Format,
@@ -40,6 +43,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         SessionOptions {
             runbook: "runbook".into(),
+            script: String::new(),
             dry_run: false,
             yes: false,
             format: Format::Human,
@@ -113,6 +117,7 @@ impl Session {
         self.emit(Event::RunStarted {
             run_id: self.run_id.clone(),
             runbook: self.options.runbook.clone(),
+            script: self.options.script.clone(),
             dry_run: self.options.dry_run,
             sim: self.options.sim,
             vars: self
@@ -343,8 +348,10 @@ fn check_resumable(record: &Record, options: &SessionOptions) -> Result<()> {
         _,
         Event::RunStarted {
             runbook,
+            script,
             dry_run,
             sim,
+            vars,
             ..
         },
     )) = record.started()
@@ -354,10 +361,25 @@ fn check_resumable(record: &Record, options: &SessionOptions) -> Result<()> {
     if *dry_run {
         anyhow::bail!("run {id} was a dry run and changed nothing; run again without --resume");
     }
-    if *runbook != options.runbook {
-        anyhow::bail!(
-            "run {id} ran runbook `{runbook}`, not `{}`",
-            options.runbook
+    if *runbook != options.runbook || (!script.is_empty() && *script != options.script) {
+        let ran = if script.is_empty() { runbook } else { script };
+        anyhow::bail!("run {id} ran `{ran}`, not `{}`", options.script);
+    }
+    let now = |name: &str| {
+        let found = options.vars.iter().rev().find(|(k, _)| k == name);
+        found.map(|(_, v)| v.as_str())
+    };
+    let changed: std::collections::BTreeSet<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .chain(options.vars.iter().map(|(k, _)| k.as_str()))
+        .filter(|k| vars.get(*k).and_then(|v| v.as_str()) != now(k))
+        .collect();
+    if !changed.is_empty() {
+        let names: Vec<&str> = changed.into_iter().collect();
+        tracing::warn!(
+            "resuming run {id} with other --var values for {}: its completed steps used the old ones",
+            names.join(", ")
         );
     }
     if *sim != options.sim {
