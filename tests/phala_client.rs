@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, fault, start_sim};
+use common::{assert_mentions, client, fault, start_sim};
 use runbook::clients::envfile::parse_env_str;
 use runbook::clients::phala::{
     ApiVersion, Baseline, Deployment, PhalaClient, PhalaConfig, WaitOptions, envcrypt,
@@ -94,11 +94,7 @@ async fn unknown_cvm_bad_identifier_and_bad_key_are_clear() {
     let c = client(&sim);
     let err = c.get_cvm("no-such-cvm").await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound);
-    assert!(
-        err.message.contains("CVM no-such-cvm not found"),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "CVM no-such-cvm not found");
     assert!(err.hint.unwrap().contains("phala cvms list"));
 
     let err = c.get_cvm("a/b").await.unwrap_err();
@@ -111,7 +107,7 @@ async fn unknown_cvm_bad_identifier_and_bad_key_are_clear() {
     .unwrap();
     let err = wrong.get_cvm(MUX_CVM).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Auth);
-    assert!(err.message.contains("Invalid API key"), "{}", err.message);
+    assert_mentions(&err.message, "Invalid API key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,11 +154,7 @@ async fn list_composition_and_logs() {
 
     let err = c.logs(MUX_CVM, "openclaw", 5).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound);
-    assert!(
-        err.message.contains("it has: mux-server"),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "it has: mux-server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,11 +246,7 @@ async fn a_stale_running_is_never_taken_for_readiness() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Remote);
-    assert!(
-        err.message.contains("showed no sign of the operation"),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "showed no sign of the operation");
     assert!(
         err.message.contains("last status seen: \"running\""),
         "{}",
@@ -289,11 +277,7 @@ async fn an_update_that_never_becomes_ready_times_out_with_the_last_status() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Remote);
-    assert!(
-        err.message.contains("was not running after 1.5s"),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "was not running after 1.5s");
     assert!(
         err.message.contains("last status seen: \"starting\""),
         "{}",
@@ -453,18 +437,14 @@ async fn persistent_failures_end_with_a_clear_error() {
     sim.inject(fault("phala:get:drop")).unwrap();
     let err = c.get_cvm(MUX_CVM).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient);
-    assert!(
-        err.message.contains("GET /cvms/mux-server-prod"),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "GET /cvms/mux-server-prod");
     sim.clear_faults();
 
     sim.inject(fault("phala:get:path=/cvms/*:status=409:times=1"))
         .unwrap();
     let err = c.get_cvm(MUX_CVM).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Conflict, "409 is not retried");
-    assert!(err.message.contains("ERR-03-005"), "{}", err.message);
+    assert_mentions(&err.message, "ERR-03-005");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,16 +558,8 @@ async fn a_patch_rejected_with_conflict_or_validation_is_not_retried() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Invalid);
-    assert!(
-        err.message.contains("Validation failed: invalid YAML"),
-        "{}",
-        err.message
-    );
-    assert!(
-        err.message.contains("(at body.docker_compose_file)"),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "Validation failed: invalid YAML");
+    assert_mentions(&err.message, "(at body.docker_compose_file)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

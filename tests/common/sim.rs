@@ -41,3 +41,9 @@ pub fn client(sim: &SimHandle) -> PhalaClient {
 pub fn fault(text: &str) -> Fault {
     text.parse().expect("test fault parses")
 }
+
+/// Fails, showing the whole text, unless `text` mentions `needle`.
+#[track_caller]
+pub fn assert_mentions(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in: {text}");
+}
