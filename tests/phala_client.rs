@@ -233,25 +233,10 @@ async fn a_stale_running_is_never_taken_for_readiness() {
         before: Baseline::of(&cvm),
         recovered: false,
     };
-    let err = c
-        .wait_ready(
-            OPENCLAW_CVM,
-            &dep,
-            WaitOptions {
-                timeout: Duration::from_millis(700),
-                ..WAIT
-            },
-            |_| {},
-        )
-        .await
-        .unwrap_err();
+    let err = wait_error(&c, OPENCLAW_CVM, &dep, 700).await;
     assert_eq!(err.kind, ErrorKind::Remote);
     assert_mentions(&err.message, "showed no sign of the operation");
-    assert!(
-        err.message.contains("last status seen: \"running\""),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "last status seen: \"running\"");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,25 +249,10 @@ async fn an_update_that_never_becomes_ready_times_out_with_the_last_status() {
         .deploy(MUX_CVM, &new_mux_compose(), &mux_env())
         .await
         .unwrap();
-    let err = c
-        .wait_ready(
-            MUX_CVM,
-            &dep,
-            WaitOptions {
-                timeout: Duration::from_millis(1500),
-                ..WAIT
-            },
-            |_| {},
-        )
-        .await
-        .unwrap_err();
+    let err = wait_error(&c, MUX_CVM, &dep, 1500).await;
     assert_eq!(err.kind, ErrorKind::Remote);
     assert_mentions(&err.message, "was not running after 1.5s");
-    assert!(
-        err.message.contains("last status seen: \"starting\""),
-        "{}",
-        err.message
-    );
+    assert_mentions(&err.message, "last status seen: \"starting\"");
     assert!(err.hint.unwrap().contains("phala logs"));
     assert!(sim.faults().is_empty(), "times=1 consumed the fault");
 }
@@ -316,12 +286,9 @@ async fn a_missing_required_variable_fails_the_boot_like_compose() {
     let env: Vec<(String, Secret)> = vec![("MUX_API_KEY".into(), Secret::new("k"))];
     let dep = c.deploy(MUX_CVM, MUX_COMPOSE, &env).await.unwrap();
     let err = c.wait_ready(MUX_CVM, &dep, WAIT, |_| {}).await.unwrap_err();
-    assert!(
-        err.message.contains(
-            "required variable TELEGRAM_BOT_TOKEN is missing a value: set TELEGRAM_BOT_TOKEN"
-        ),
-        "{}",
-        err.message
+    assert_mentions(
+        &err.message,
+        "required variable TELEGRAM_BOT_TOKEN is missing a value: set TELEGRAM_BOT_TOKEN",
     );
 }
 
@@ -880,4 +847,18 @@ async fn the_simulated_clock_can_be_advanced() {
     assert_eq!(resp.status().as_u16(), 204);
     let ready = c.wait_ready(MUX_CVM, &dep, WAIT, |_| {}).await.unwrap();
     assert_eq!(ready.status, "running");
+}
+
+/// Waits for a deployment that is expected to time out after `timeout_ms`; the error.
+async fn wait_error(
+    c: &PhalaClient,
+    cvm: &str,
+    dep: &Deployment,
+    timeout_ms: u64,
+) -> runbook::error::Error {
+    let options = WaitOptions {
+        timeout: Duration::from_millis(timeout_ms),
+        ..WAIT
+    };
+    c.wait_ready(cvm, dep, options, |_| {}).await.unwrap_err()
 }

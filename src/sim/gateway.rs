@@ -58,17 +58,24 @@ fn tail_of<'a>(logs: &'a [LogEntry], q: &HashMap<String, String>) -> &'a [LogEnt
     &logs[logs.len().saturating_sub(tail)..]
 }
 
+/// The CVM whose guest agent (port 8090) a gateway label like `<app_id>-8090` names, or
+/// why the gateway cannot reach one.
+fn guest_agent(world: &World, label: &str) -> Result<CvmRef, (StatusCode, &'static str)> {
+    let Some((app_id, 8090)) = parse_label(label) else {
+        return Err((StatusCode::BAD_GATEWAY, "no guest agent on this port"));
+    };
+    find_app(world, app_id).ok_or((StatusCode::NOT_FOUND, "no such app behind this gateway"))
+}
+
 async fn container_logs(
     State(state): State<Arc<SimState>>,
     Path((label, container)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some((app_id, 8090)) = parse_label(&label) else {
-        return agent_error(StatusCode::BAD_GATEWAY, "no guest agent on this port");
-    };
     let world = state.world();
-    let Some(r) = find_app(&world, app_id) else {
-        return agent_error(StatusCode::NOT_FOUND, "no such app behind this gateway");
+    let r = match guest_agent(&world, &label) {
+        Ok(r) => r,
+        Err((status, why)) => return agent_error(status, why),
     };
     let cvm = world.cvm(r);
     if !cvm.compose.public_logs {
@@ -111,12 +118,10 @@ async fn syslog(
     Path(label): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some((app_id, 8090)) = parse_label(&label) else {
-        return agent_error(StatusCode::BAD_GATEWAY, "no guest agent on this port");
-    };
     let world = state.world();
-    let Some(r) = find_app(&world, app_id) else {
-        return agent_error(StatusCode::NOT_FOUND, "no such app behind this gateway");
+    let r = match guest_agent(&world, &label) {
+        Ok(r) => r,
+        Err((status, why)) => return agent_error(status, why),
     };
     let cvm = world.cvm(r);
     let body = match q.get("ch").map(String::as_str) {
